@@ -1,0 +1,163 @@
+// `npm run bench`: durable produce on Tideway next to this machine's raw-disk limits, in one run,
+// with ratios. Scenarios (1 KiB records, acks=all, the broker in a child process with its default
+// flush policy, fsync before ack):
+//   disk: one fdatasync per 1 KiB record      -> the ceiling for a single synchronous producer
+//   disk: one fdatasync per 64 KiB            -> the ceiling for batched durable writes
+//   tideway: 1 producer, 1 record per request -> compare with the per-record fsync ceiling
+//   tideway: 16 concurrent producers, 1 record per request -> group commit (one fsync serves many)
+//   tideway: 4 producers, 64 records per request -> compare with the 64 KiB ceiling
+//   embedded cold start: startBroker() on an empty directory to the first acknowledged produce
+// Flags: --json (machine-readable), --seconds N (per scenario, default 3).
+
+import { open, rm, mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { Producer } from '@platformatic/kafka'
+import { startBroker } from '../src/broker/broker.ts'
+import { silentLogger } from '../src/logger.ts'
+import { BrokerProcess } from '../test/helpers/broker-process.ts'
+
+const { values: flags } = parseArgs({
+  options: { json: { type: 'boolean', default: false }, seconds: { type: 'string', default: '3' } },
+})
+const SECONDS = Number(flags.seconds)
+const RECORD = Buffer.alloc(1024, 'x')
+
+interface Result {
+  name: string
+  records: number
+  seconds: number
+  recordsPerSec: number
+  mbPerSec: number
+  p50Ms?: number
+  p99Ms?: number
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+}
+
+function summarise(name: string, records: number, bytes: number, elapsedMs: number, latencies?: number[]): Result {
+  const seconds = elapsedMs / 1000
+  const sorted = latencies ? [...latencies].sort((a, b) => a - b) : undefined
+  return {
+    name,
+    records,
+    seconds: round(seconds),
+    recordsPerSec: Math.round(records / seconds),
+    mbPerSec: round(bytes / seconds / (1024 * 1024)),
+    ...(sorted ? { p50Ms: round(percentile(sorted, 50)), p99Ms: round(percentile(sorted, 99)) } : {}),
+  }
+}
+
+const round = (n: number) => Math.round(n * 100) / 100
+
+async function rawDisk(dir: string, bytesPerSync: number): Promise<Result> {
+  const file = await open(join(dir, `raw-${bytesPerSync}.dat`), 'w')
+  const chunk = Buffer.alloc(bytesPerSync, 'x')
+  const latencies: number[] = []
+  let position = 0
+  const start = performance.now()
+  while (performance.now() - start < SECONDS * 1000) {
+    const t0 = performance.now()
+    await file.write(chunk, 0, chunk.length, position)
+    await file.datasync()
+    latencies.push(performance.now() - t0)
+    position += chunk.length
+  }
+  const elapsed = performance.now() - start
+  await file.close()
+  const records = (latencies.length * bytesPerSync) / 1024
+  return summarise(`disk: fdatasync per ${bytesPerSync / 1024} KiB`, records, position, elapsed, latencies)
+}
+
+async function tidewayProduce(bootstrap: string, topic: string, producers: number, perRequest: number, name: string): Promise<Result> {
+  const clients = Array.from({ length: producers }, (_, i) => new Producer({ clientId: `bench-${i}`, bootstrapBrokers: [bootstrap], acks: -1 }))
+  const messages = Array.from({ length: perRequest }, () => ({ topic, value: RECORD, partition: 0 }))
+  // Warm up connections and metadata outside the measurement.
+  await Promise.all(clients.map((c) => c.send({ messages: [{ topic, value: RECORD, partition: 0 }], acks: -1 })))
+  const latencies: number[] = []
+  let requests = 0
+  const start = performance.now()
+  await Promise.all(
+    clients.map(async (client) => {
+      while (performance.now() - start < SECONDS * 1000) {
+        const t0 = performance.now()
+        await client.send({ messages, acks: -1 })
+        latencies.push(performance.now() - t0)
+        requests++
+      }
+    }),
+  )
+  const elapsed = performance.now() - start
+  await Promise.all(clients.map((c) => c.close()))
+  const records = requests * perRequest
+  return summarise(name, records, records * RECORD.length, elapsed, latencies)
+}
+
+async function coldStart(runs: number): Promise<{ name: string; medianMs: number; samplesMs: number[] }> {
+  const samples: number[] = []
+  for (let i = 0; i < runs; i++) {
+    const dir = await mkdtemp(join(tmpdir(), 'tideway-bench-cold-'))
+    const t0 = performance.now()
+    const broker = await startBroker({ port: 0, dataDir: dir, logger: silentLogger })
+    const producer = new Producer({ clientId: 'bench-cold', bootstrapBrokers: [broker.bootstrap], acks: -1 })
+    await producer.send({ messages: [{ topic: 'cold', value: RECORD }], acks: -1 })
+    samples.push(round(performance.now() - t0))
+    await producer.close()
+    await broker.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+  const sorted = [...samples].sort((a, b) => a - b)
+  return { name: 'embedded cold start to first acknowledged produce', medianMs: sorted[Math.floor(sorted.length / 2)]!, samplesMs: samples }
+}
+
+async function main() {
+  const dir = await mkdtemp(join(tmpdir(), 'tideway-bench-'))
+  const broker = new BrokerProcess(join(dir, 'broker'), ['--log-level', 'warn'])
+  try {
+    const diskPerRecord = await rawDisk(dir, 1024)
+    const diskBatched = await rawDisk(dir, 64 * 1024)
+    await broker.start()
+    const topic = 'bench-1k'
+    const single = await tidewayProduce(broker.bootstrap, topic, 1, 1, 'tideway: 1 producer, 1 record/request')
+    const concurrent = await tidewayProduce(broker.bootstrap, topic, 16, 1, 'tideway: 16 producers, 1 record/request')
+    const batched = await tidewayProduce(broker.bootstrap, topic, 4, 64, 'tideway: 4 producers, 64 records/request')
+    await broker.stop()
+    const cold = await coldStart(5)
+
+    const ratios = {
+      singleVsDiskPerRecord: round(single.recordsPerSec / diskPerRecord.recordsPerSec),
+      concurrentVsDiskPerRecord: round(concurrent.recordsPerSec / diskPerRecord.recordsPerSec),
+      batchedVsDisk64KiB: round(batched.mbPerSec / diskBatched.mbPerSec),
+    }
+    const report = { recordBytes: 1024, secondsPerScenario: SECONDS, results: [diskPerRecord, diskBatched, single, concurrent, batched], ratios, coldStart: cold }
+    if (flags.json) {
+      process.stdout.write(JSON.stringify(report, null, 2) + '\n')
+      return
+    }
+    const rows = report.results.map((r) =>
+      [r.name.padEnd(44), String(r.recordsPerSec).padStart(9), r.mbPerSec.toFixed(2).padStart(8), (r.p50Ms?.toFixed(2) ?? '-').padStart(8), (r.p99Ms?.toFixed(2) ?? '-').padStart(8)].join('  '),
+    )
+    process.stdout.write(
+      [
+        `Durable produce, 1 KiB records, acks=all, ${SECONDS}s per scenario`,
+        `${'scenario'.padEnd(44)}  ${'rec/s'.padStart(9)}  ${'MB/s'.padStart(8)}  ${'p50 ms'.padStart(8)}  ${'p99 ms'.padStart(8)}`,
+        ...rows,
+        '',
+        `ratio  1 producer / disk fdatasync per record:      ${ratios.singleVsDiskPerRecord}`,
+        `ratio 16 producers / disk fdatasync per record:     ${ratios.concurrentVsDiskPerRecord}  (group commit)`,
+        `ratio  batched MB/s / disk fdatasync per 64 KiB:     ${ratios.batchedVsDisk64KiB}`,
+        `embedded cold start to first ack: median ${cold.medianMs} ms (${cold.samplesMs.join(', ')})`,
+        '',
+      ].join('\n'),
+    )
+  } finally {
+    await broker.kill9()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+await main()

@@ -1,0 +1,148 @@
+// The broker as a library: `startBroker()` opens (and recovers) the data directory, listens,
+// and returns the bound address and a `close()`. `tideway broker` and `npm start` run exactly
+// this; tests embed it in-process with `port: 0` and a temp directory.
+//
+//   const broker = await startBroker({ port: 0, dataDir: tmp })
+//   // ... point any Kafka client at broker.bootstrap ...
+//   await broker.close()
+
+import { randomUUID } from 'node:crypto'
+import { mkdir, readFile, rename, writeFile, open } from 'node:fs/promises'
+import { join } from 'node:path'
+import { systemClock, type Clock } from '../clock.ts'
+import { jsonLogger, type Logger } from '../logger.ts'
+import { TopicStore } from '../storage/topic-store.ts'
+import { nodeFileIO, type FileIO } from '../storage/file-io.ts'
+import { resolveConfig, type BrokerConfig } from './config.ts'
+import type { BrokerServices, HandlerEntry } from './handler.ts'
+import { buildHandlers } from './handlers/index.ts'
+import { BrokerServer } from './server.ts'
+
+export interface StartBrokerOptions extends Partial<BrokerConfig> {
+  /** Where logs go (default: JSON lines on stderr at `logLevel`). */
+  logger?: Logger
+  clock?: Clock
+  /** The file layer under the logs (tests swap in a faulty or simulated disk). */
+  io?: FileIO
+}
+
+export interface RunningBroker {
+  readonly host: string
+  readonly port: number
+  /** `host:port`, ready for a client's bootstrap servers. */
+  readonly bootstrap: string
+  readonly config: BrokerConfig
+  readonly clusterId: string
+  /** Stops accepting, finishes in-flight requests, syncs and closes the logs. Idempotent. */
+  close(): Promise<void>
+}
+
+export async function startBroker(options: StartBrokerOptions = {}): Promise<RunningBroker> {
+  const { logger: givenLogger, clock = systemClock, io = nodeFileIO, ...overrides } = options
+  const config = resolveConfig(overrides)
+  const logger = givenLogger ?? jsonLogger({ level: config.logLevel })
+  const started = clock.monotonicMs()
+
+  await mkdir(config.dataDir, { recursive: true })
+  const clusterId = await loadOrCreateClusterId(config.dataDir)
+  const topics = await TopicStore.open({
+    dataDir: config.dataDir,
+    io,
+    clock,
+    logger: logger.child({ component: 'storage' }),
+    flush: config.flush,
+  })
+
+  const handlers = new Map<number, HandlerEntry>()
+  const services: BrokerServices = {
+    config,
+    clock,
+    logger,
+    clusterId,
+    advertised: { host: config.advertisedHost || config.host, port: config.advertisedPort || config.port },
+    topics,
+    handlers,
+  }
+  for (const [key, entry] of buildHandlers(services)) handlers.set(key, entry)
+
+  const server = new BrokerServer(
+    handlers,
+    {
+      host: config.host,
+      port: config.port,
+      maxConnections: config.maxConnections,
+      limits: {
+        maxFrameBytes: config.maxFrameBytes,
+        maxInFlight: config.maxInFlightPerConnection,
+        idleTimeoutMs: config.idleTimeoutMs,
+      },
+    },
+    logger,
+  )
+  let bound: { host: string; port: number }
+  try {
+    bound = await server.listen(config.host, config.port)
+  } catch (err) {
+    await topics.close()
+    throw err
+  }
+  ;(services as { advertised: { host: string; port: number } }).advertised = {
+    host: config.advertisedHost || bound.host,
+    port: config.advertisedPort || bound.port,
+  }
+
+  const retention = setInterval(() => {
+    topics.applyRetention().catch((err: unknown) => logger.error('retention failed', { err }))
+  }, config.retentionCheckIntervalMs)
+  retention.unref()
+
+  logger.info('broker started', {
+    host: bound.host,
+    port: bound.port,
+    dataDir: config.dataDir,
+    flush: config.flush,
+    topics: topics.listTopics().length,
+    clusterId,
+    startMs: Math.round(clock.monotonicMs() - started),
+  })
+
+  let closing: Promise<void> | undefined
+  return {
+    host: bound.host,
+    port: bound.port,
+    bootstrap: `${bound.host}:${bound.port}`,
+    config,
+    clusterId,
+    close() {
+      closing ??= (async () => {
+        clearInterval(retention)
+        await server.close(config.shutdownTimeoutMs)
+        await topics.close()
+        logger.info('broker stopped')
+      })()
+      return closing
+    },
+  }
+}
+
+/** The cluster id is created once per data directory and kept in cluster.json. */
+async function loadOrCreateClusterId(dataDir: string): Promise<string> {
+  const path = join(dataDir, 'cluster.json')
+  try {
+    const parsed = JSON.parse(await readFile(path, 'utf8')) as { clusterId?: unknown }
+    if (typeof parsed.clusterId === 'string' && parsed.clusterId) return parsed.clusterId
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  const clusterId = Buffer.from(randomUUID().replaceAll('-', ''), 'hex').toString('base64url')
+  const temp = `${path}.tmp`
+  await writeFile(temp, JSON.stringify({ clusterId }) + '\n')
+  const file = await open(temp, 'r')
+  await file.sync()
+  await file.close()
+  await rename(temp, path)
+  const dir = await open(dataDir, 'r')
+  await dir.sync()
+  await dir.close()
+  return clusterId
+}

@@ -1,0 +1,60 @@
+// The TCP listener: accepts connections up to a limit and, on close, stops accepting, lets
+// every connection finish what it already received (bounded by a timeout), then returns.
+
+import { createServer, type Server, type Socket } from 'node:net'
+import type { Logger } from '../logger.ts'
+import { Connection, type ConnectionLimits } from './connection.ts'
+import type { HandlerEntry } from './handler.ts'
+
+export interface ListenOptions {
+  readonly host: string
+  readonly port: number
+  readonly maxConnections: number
+  readonly limits: ConnectionLimits
+}
+
+export class BrokerServer {
+  readonly #server: Server
+  readonly #connections = new Set<Connection>()
+  readonly #logger: Logger
+  #nextId = 1
+
+  constructor(handlers: ReadonlyMap<number, HandlerEntry>, options: ListenOptions, logger: Logger) {
+    this.#logger = logger
+    this.#server = createServer({ noDelay: true }, (socket: Socket) => {
+      const connection = new Connection(this.#nextId++, socket, handlers, options.limits, logger)
+      this.#connections.add(connection)
+      socket.once('close', () => this.#connections.delete(connection))
+    })
+    this.#server.maxConnections = options.maxConnections
+    this.#server.on('drop', (data) => {
+      this.#logger.warn('connection refused: maxConnections reached', {
+        peer: `${data?.remoteAddress}:${data?.remotePort}`,
+        maxConnections: options.maxConnections,
+      })
+    })
+  }
+
+  listen(host: string, port: number): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err)
+      this.#server.once('error', onError)
+      this.#server.listen({ host, port }, () => {
+        this.#server.off('error', onError)
+        const address = this.#server.address()
+        if (address === null || typeof address === 'string') return reject(new Error('unexpected listen address'))
+        resolve({ host: address.address, port: address.port })
+      })
+    })
+  }
+
+  get connectionCount(): number {
+    return this.#connections.size
+  }
+
+  async close(timeoutMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
+    await Promise.all([...this.#connections].map((c) => c.drain(timeoutMs)))
+    await closed
+  }
+}

@@ -1,0 +1,39 @@
+// `tideway <command>`: the broker itself, plus client commands (topics, produce, consume) that
+// speak the Kafka protocol through @platformatic/kafka, so they work against any Kafka-protocol
+// cluster, not only Tideway.
+import { runBroker } from './broker-command.ts'
+
+const usage = `Usage: tideway <command> [options]
+
+Commands:
+  broker                 run the broker (what \`npm start\` runs); --help lists its options
+  topics <sub>           create | list | describe | delete topics
+  produce <topic>        send stdin lines as records
+  consume <topic>        print records
+
+Run \`tideway <command> --help\` for a command's options.`
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case 'broker':
+      return runBroker(rest)
+    case 'topics':
+    case 'produce':
+    case 'consume': {
+      const { runClientCommand } = await import('./client-commands.ts')
+      return runClientCommand(command, rest)
+    }
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(usage + '\n')
+      return command === undefined ? 1 : 0
+    default:
+      process.stderr.write(`unknown command "${command}"\n\n${usage}\n`)
+      return 1
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2))

@@ -1,0 +1,28 @@
+// An in-process broker on a free port with a temporary data directory, for integration tests.
+import { startBroker, type RunningBroker, type StartBrokerOptions } from '../../src/broker/broker.ts'
+import { silentLogger } from '../../src/logger.ts'
+import { tempDir } from './broker-process.ts'
+
+export interface EmbeddedBroker extends RunningBroker {
+  readonly dataDir: string
+  /** Closes the broker and removes its data directory. */
+  dispose(): Promise<void>
+}
+
+export async function embeddedBroker(options: StartBrokerOptions = {}): Promise<EmbeddedBroker> {
+  const dir = tempDir()
+  const broker = await startBroker({ port: 0, dataDir: dir.path, logger: silentLogger, ...options })
+  return Object.assign(Object.create(broker) as RunningBroker, broker, {
+    dataDir: dir.path,
+    async dispose() {
+      await broker.close()
+      dir.remove()
+    },
+  })
+}
+
+let counter = 0
+/** A topic or group name unique to this test run. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${counter++}`
+}
