@@ -116,7 +116,7 @@ async function coldStart(runs: number): Promise<{ name: string; medianMs: number
 
 async function main() {
   const dir = await mkdtemp(join(tmpdir(), 'tideway-bench-'))
-  const broker = new BrokerProcess(join(dir, 'broker'), ['--log-level', 'warn'])
+  const broker = new BrokerProcess(join(dir, 'broker'))
   try {
     const diskPerRecord = await rawDisk(dir, 1024)
     const diskBatched = await rawDisk(dir, 64 * 1024)

@@ -8,7 +8,8 @@ import { after, before, test } from 'node:test'
 import kafkajs from 'kafkajs'
 import { BrokerProcess, tempDir } from '../helpers/broker-process.ts'
 import { createTopic } from '../helpers/admin.ts'
-import { requireKcat, run } from '../helpers/tools.ts'
+import { kcatReadPartition } from '../helpers/kcat.ts'
+import { requireKcat } from '../helpers/tools.ts'
 
 const { Kafka, logLevel } = kafkajs
 const CYCLES = Number(process.env.CRASH_CYCLES ?? 5)
@@ -16,7 +17,7 @@ const PARTITIONS = 3
 const SENDERS = 6
 const topic = `crash-${process.pid}`
 const dir = tempDir('tideway-crash-')
-const broker = new BrokerProcess(dir.path, ['--log-level', 'warn'])
+const broker = new BrokerProcess(dir.path)
 
 before(async () => {
   requireKcat()
@@ -28,20 +29,6 @@ after(async () => {
   dir.remove()
 })
 
-/** Every record in a partition as (offset, value), read with kcat from the beginning. */
-async function readPartition(partition: number): Promise<{ offset: number; value: string }[]> {
-  const result = await run('kcat', ['-C', '-b', broker.bootstrap, '-t', topic, '-p', String(partition), '-o', 'beginning', '-e', '-q', '-f', '%o\t%s\n'], {
-    timeoutMs: 60_000,
-  })
-  assert.equal(result.code, 0, result.stderr)
-  return result.stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const [offset, value] = line.split('\t')
-      return { offset: Number(offset), value: value! }
-    })
-}
 
 test(`acknowledged records survive ${CYCLES} kill -9 cycles with dense offsets and no duplicates`, { timeout: 600_000 }, async () => {
   const acked = new Map<string, { partition: number; offset: number }>()
@@ -87,7 +74,7 @@ test(`acknowledged records survive ${CYCLES} kill -9 cycles with dense offsets a
     // Check after every restart.
     let present = 0
     for (let partition = 0; partition < PARTITIONS; partition++) {
-      const records = await readPartition(partition)
+      const records = await kcatReadPartition(broker.bootstrap, topic, partition)
       present += records.length
       assert.deepEqual(records.map((r) => r.offset), records.map((_, i) => i), `cycle ${cycle} partition ${partition}: dense offsets`)
       const values = records.map((r) => r.value)

@@ -8,11 +8,12 @@ import { after, before, test } from 'node:test'
 import kafkajs from 'kafkajs'
 import { createTopic } from '../helpers/admin.ts'
 import { BrokerProcess, tempDir } from '../helpers/broker-process.ts'
+import { kcatReadPartition } from '../helpers/kcat.ts'
 import { requireKcat, run } from '../helpers/tools.ts'
 
 const { Kafka, logLevel } = kafkajs
 const dir = tempDir('tideway-restart-')
-const broker = new BrokerProcess(dir.path, ['--log-level', 'warn'])
+const broker = new BrokerProcess(dir.path)
 
 before(async () => {
   requireKcat()
@@ -33,28 +34,18 @@ async function produceBatches(topic: string, batches: number, perBatch: number, 
   await producer.disconnect()
 }
 
-async function readAll(topic: string, partition = 0): Promise<{ offset: number; value: string }[]> {
-  const result = await run('kcat', ['-C', '-b', broker.bootstrap, '-t', topic, '-p', String(partition), '-o', 'beginning', '-e', '-q', '-f', '%o\t%s\n'], {
-    timeoutMs: 60_000,
-  })
-  assert.equal(result.code, 0, result.stderr)
-  return result.stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => ({ offset: Number(line.split('\t')[0]), value: line.split('\t')[1]! }))
-}
 
 test('topics, partitions and data survive a clean restart', { timeout: 120_000 }, async () => {
   const topic = `restart-clean-${process.pid}`
   await createTopic(broker.bootstrap, topic, 4)
   await produceBatches(topic, 5, 20, 'clean')
-  const beforeRestart = await readAll(topic)
+  const beforeRestart = await kcatReadPartition(broker.bootstrap, topic, 0)
   assert.equal(await broker.stop(), 0, 'graceful shutdown exits 0')
   await broker.start()
   const metadata = await run('kcat', ['-L', '-J', '-b', broker.bootstrap, '-t', topic], { timeoutMs: 30_000 })
   const described = (JSON.parse(metadata.stdout) as { topics: { topic: string; partitions: unknown[] }[] }).topics.find((t) => t.topic === topic)
   assert.equal(described?.partitions.length, 4)
-  assert.deepEqual(await readAll(topic), beforeRestart)
+  assert.deepEqual(await kcatReadPartition(broker.bootstrap, topic, 0), beforeRestart)
   assert.equal(beforeRestart.length, 100)
 })
 
@@ -71,12 +62,12 @@ test('a final segment chopped mid-batch loses only the torn batch; offsets conti
   truncateSync(last, size - 7) // cuts into the last batch only (each batch of 10 records is > 7 bytes)
 
   await broker.start()
-  const recovered = await readAll(topic)
+  const recovered = await kcatReadPartition(broker.bootstrap, topic, 0)
   assert.equal(recovered.length, 90, 'the nine whole batches remain')
   assert.deepEqual(recovered.map((r) => r.value), Array.from({ length: 90 }, (_, i) => `torn-${Math.floor(i / 10)}-${i % 10}`))
 
   await produceBatches(topic, 1, 5, 'after')
-  const continued = await readAll(topic)
+  const continued = await kcatReadPartition(broker.bootstrap, topic, 0)
   assert.deepEqual(continued.map((r) => r.offset), Array.from({ length: 95 }, (_, i) => i), 'dense offsets after recovery')
   assert.deepEqual(continued.slice(90).map((r) => r.value), Array.from({ length: 5 }, (_, i) => `after-0-${i}`))
 })

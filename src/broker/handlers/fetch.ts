@@ -23,7 +23,7 @@ export function fetchHandler(broker: BrokerServices) {
     for (;;) {
       const result = await readAll(broker, req, ctx)
       const remaining = deadline - clock.monotonicMs()
-      if (result.bytes >= Math.max(req.minBytes, 1) || result.failed || remaining <= 0 || ctx.signal.aborted) {
+      if (result.bytes >= req.minBytes || result.failed || remaining <= 0 || ctx.signal.aborted) {
         return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses: result.responses }
       }
       await waitForNewData(result.logs, remaining, ctx.signal)

@@ -21,7 +21,7 @@ export function listOffsetsHandler(broker: BrokerServices) {
               errorCode,
               timestamp: ts,
               offset,
-              leaderEpoch: errorCode === ErrorCode.NONE ? 0 : -1,
+              leaderEpoch: errorCode === ErrorCode.NONE && ctx.apiVersion >= 4 ? 0 : -1, // v4+ only, not ignorable
             })
             if (!log) return answer(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
             if (timestamp === EARLIEST_TIMESTAMP) return answer(ErrorCode.NONE, log.logStartOffset)

@@ -24,14 +24,7 @@ interface PartitionResult {
 
 export function produceHandler(broker: BrokerServices) {
   return defineHandler(Produce, async (req, ctx) => {
-    const refuse = (errorCode: number, errorMessage: string | null) => (index: number): PartitionResult => ({
-      index,
-      errorCode,
-      baseOffset: -1n,
-      logAppendTimeMs: -1n,
-      logStartOffset: -1n,
-      errorMessage,
-    })
+    const refuse = (errorCode: number, errorMessage: string) => (index: number) => failed(index, errorCode, errorMessage)
     let refusal: ((index: number) => PartitionResult) | undefined
     if (ctx.apiVersion < 3) {
       refusal = refuse(ErrorCode.UNSUPPORTED_VERSION, 'Produce v0-2 (message format v0/v1) is not supported; use v3+')
@@ -56,6 +49,10 @@ export function produceHandler(broker: BrokerServices) {
   })
 }
 
+function failed(index: number, errorCode: number, errorMessage: string): PartitionResult {
+  return { index, errorCode, baseOffset: -1n, logAppendTimeMs: -1n, logStartOffset: -1n, errorMessage }
+}
+
 async function producePartition(
   broker: BrokerServices,
   topic: string,
@@ -63,14 +60,7 @@ async function producePartition(
   records: Buffer | null,
   ctx: RequestContext,
 ): Promise<PartitionResult> {
-  const fail = (errorCode: number, errorMessage: string): PartitionResult => ({
-    index,
-    errorCode,
-    baseOffset: -1n,
-    logAppendTimeMs: -1n,
-    logStartOffset: -1n,
-    errorMessage,
-  })
+  const fail = (errorCode: number, errorMessage: string) => failed(index, errorCode, errorMessage)
   const info = broker.topics.getTopic(topic)
   const log = broker.topics.partition(topic, index)
   if (!info || !log) return fail(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `unknown topic-partition ${topic}-${index}`)
