@@ -14,6 +14,7 @@ import { jsonLogger, type Logger } from '../logger.ts'
 import { TopicStore } from '../storage/topic-store.ts'
 import { nodeFileIO, type FileIO } from '../storage/file-io.ts'
 import { resolveConfig, type BrokerConfig } from './config.ts'
+import { openGroupCoordinator } from './groups/index.ts'
 import type { BrokerServices, HandlerEntry } from './handler.ts'
 import { buildHandlers } from './handlers/index.ts'
 import { BrokerServer } from './server.ts'
@@ -52,6 +53,13 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     logger: logger.child({ component: 'storage' }),
     flush: config.flush,
   })
+  let groups
+  try {
+    groups = await openGroupCoordinator({ config, clock, logger, io })
+  } catch (err) {
+    await topics.close()
+    throw err
+  }
 
   const handlers = new Map<number, HandlerEntry>()
   const services: BrokerServices = {
@@ -61,6 +69,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     clusterId,
     advertised: { host: config.advertisedHost || config.host, port: config.advertisedPort || config.port },
     topics,
+    groups,
     handlers,
   }
   for (const [key, entry] of buildHandlers(services)) handlers.set(key, entry)
@@ -83,6 +92,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   try {
     bound = await server.listen(config.host, config.port)
   } catch (err) {
+    await groups.close()
     await topics.close()
     throw err
   }
@@ -117,6 +127,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       closing ??= (async () => {
         clearInterval(retention)
         await server.close(config.shutdownTimeoutMs)
+        await groups.close()
         await topics.close()
         logger.info('broker stopped')
       })()

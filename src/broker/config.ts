@@ -62,6 +62,30 @@ export const brokerOptions = {
   maxFetchWaitMs: { kind: 'int', default: 30000, doc: 'Upper bound on a fetch long-poll, whatever the client asks.' },
   retentionCheckIntervalMs: { kind: 'int', default: 300000, doc: 'How often retention deletes old segments.' },
   shutdownTimeoutMs: { kind: 'int', default: 10000, doc: 'How long a graceful shutdown waits for in-flight requests.' },
+  groupInitialRebalanceDelayMs: {
+    kind: 'int',
+    default: 200,
+    doc:
+      'How long the first rebalance of an empty group waits for more members, extended by this much per new ' +
+      'member up to the rebalance timeout (Kafka: group.initial.rebalance.delay.ms, 3000). Lower than Kafka so ' +
+      'tests and development, which start groups all the time, do not wait 3 s per group; long enough that ' +
+      'consumers started together land in one generation instead of one rebalance each.',
+  },
+  groupMinSessionTimeoutMs: {
+    kind: 'int',
+    default: 6000,
+    doc: 'Smallest session timeout a member may ask for (Kafka: group.min.session.timeout.ms). Client defaults are 30000-60000.',
+  },
+  groupMaxSessionTimeoutMs: {
+    kind: 'int',
+    default: 1800000,
+    doc: 'Largest session timeout a member may ask for (Kafka: group.max.session.timeout.ms).',
+  },
+  groupMaxSize: {
+    kind: 'int',
+    default: 1000,
+    doc: 'Members (including ones mid-join) one consumer group may have (Kafka: group.max.size).',
+  },
   logLevel: { kind: 'level', default: 'info', doc: 'debug, info, warn, error or silent.' },
 } as const satisfies Record<string, OptionSpec>
 

@@ -8,6 +8,7 @@ import type { Logger } from '../logger.ts'
 import type { Api, RequestOf, ResponseInput } from '../protocol/schema.ts'
 import type { TopicStore } from '../storage/topic-store.ts'
 import type { BrokerConfig } from './config.ts'
+import type { GroupCoordinator } from './groups/coordinator.ts'
 
 export const NO_RESPONSE: unique symbol = Symbol('no response')
 
@@ -28,6 +29,8 @@ export interface BrokerServices {
   /** The address clients are told to use in Metadata and FindCoordinator. */
   readonly advertised: { readonly host: string; readonly port: number }
   readonly topics: TopicStore
+  /** Consumer groups and their committed offsets. */
+  readonly groups: GroupCoordinator
   readonly handlers: ReadonlyMap<number, HandlerEntry>
 }
 

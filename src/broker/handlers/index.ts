@@ -10,6 +10,17 @@ import { fetchHandler } from './fetch.ts'
 import { listOffsetsHandler } from './list-offsets.ts'
 import { metadataHandler } from './metadata.ts'
 import { produceHandler } from './produce.ts'
+import { findCoordinatorHandler } from './find-coordinator.ts'
+import { joinGroupHandler } from './join-group.ts'
+import { syncGroupHandler } from './sync-group.ts'
+import { heartbeatHandler } from './heartbeat.ts'
+import { leaveGroupHandler } from './leave-group.ts'
+import { offsetCommitHandler } from './offset-commit.ts'
+import { offsetFetchHandler } from './offset-fetch.ts'
+import { listGroupsHandler } from './list-groups.ts'
+import { describeGroupsHandler } from './describe-groups.ts'
+import { deleteGroupsHandler } from './delete-groups.ts'
+import { offsetDeleteHandler } from './offset-delete.ts'
 
 export function buildHandlers(broker: BrokerServices): Map<number, HandlerEntry> {
   const entries = [
@@ -22,6 +33,17 @@ export function buildHandlers(broker: BrokerServices): Map<number, HandlerEntry>
     deleteTopicsHandler(broker),
     describeConfigsHandler(broker),
     createPartitionsHandler(broker),
+    findCoordinatorHandler(broker),
+    joinGroupHandler(broker),
+    syncGroupHandler(broker),
+    heartbeatHandler(broker),
+    leaveGroupHandler(broker),
+    offsetCommitHandler(broker),
+    offsetFetchHandler(broker),
+    listGroupsHandler(broker),
+    describeGroupsHandler(broker),
+    deleteGroupsHandler(broker),
+    offsetDeleteHandler(broker),
   ] as unknown as HandlerEntry[]
   return new Map(entries.map((e) => [e.api.key, e]))
 }

@@ -10,8 +10,20 @@ import { Fetch } from './fetch.ts'
 import { ListOffsets } from './list-offsets.ts'
 import { Metadata } from './metadata.ts'
 import { Produce } from './produce.ts'
+import { FindCoordinator } from './find-coordinator.ts'
+import { JoinGroup } from './join-group.ts'
+import { SyncGroup } from './sync-group.ts'
+import { Heartbeat } from './heartbeat.ts'
+import { LeaveGroup } from './leave-group.ts'
+import { OffsetCommit } from './offset-commit.ts'
+import { OffsetFetch } from './offset-fetch.ts'
+import { ListGroups } from './list-groups.ts'
+import { DescribeGroups } from './describe-groups.ts'
+import { DeleteGroups } from './delete-groups.ts'
+import { OffsetDelete } from './offset-delete.ts'
 
 export { ApiVersions, CreatePartitions, CreateTopics, DeleteTopics, DescribeConfigs, Fetch, ListOffsets, Metadata, Produce }
+export { FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, DeleteGroups, OffsetDelete }
 
 export const allApis: readonly Api[] = [
   Produce,
@@ -23,6 +35,17 @@ export const allApis: readonly Api[] = [
   DeleteTopics,
   DescribeConfigs,
   CreatePartitions,
+  FindCoordinator,
+  JoinGroup,
+  SyncGroup,
+  Heartbeat,
+  LeaveGroup,
+  OffsetCommit,
+  OffsetFetch,
+  ListGroups,
+  DescribeGroups,
+  DeleteGroups,
+  OffsetDelete,
 ] as unknown as readonly Api[]
 
 export function apiByKey(key: number): Api | undefined {
