@@ -74,7 +74,7 @@ async function rawDisk(dir: string, bytesPerSync: number): Promise<Result> {
 }
 
 async function tidewayProduce(bootstrap: string, topic: string, producers: number, perRequest: number, name: string): Promise<Result> {
-  const clients = Array.from({ length: producers }, (_, i) => new Producer({ clientId: `bench-${i}`, bootstrapBrokers: [bootstrap], acks: -1 }))
+  const clients = Array.from({ length: producers }, (_, i) => new Producer({ clientId: `bench-${i}`, bootstrapBrokers: [bootstrap], acks: -1, autocreateTopics: true }))
   const messages = Array.from({ length: perRequest }, () => ({ topic, value: RECORD, partition: 0 }))
   // Warm up connections and metadata outside the measurement.
   await Promise.all(clients.map((c) => c.send({ messages: [{ topic, value: RECORD, partition: 0 }], acks: -1 })))
@@ -103,7 +103,7 @@ async function coldStart(runs: number): Promise<{ name: string; medianMs: number
     const dir = await mkdtemp(join(tmpdir(), 'tideway-bench-cold-'))
     const t0 = performance.now()
     const broker = await startBroker({ port: 0, dataDir: dir, logger: silentLogger })
-    const producer = new Producer({ clientId: 'bench-cold', bootstrapBrokers: [broker.bootstrap], acks: -1 })
+    const producer = new Producer({ clientId: 'bench-cold', bootstrapBrokers: [broker.bootstrap], acks: -1, autocreateTopics: true })
     await producer.send({ messages: [{ topic: 'cold', value: RECORD }], acks: -1 })
     samples.push(round(performance.now() - t0))
     await producer.close()
