@@ -7,12 +7,11 @@
 //   await broker.close()
 
 import { randomUUID } from 'node:crypto'
-import { mkdir, readFile, rename, writeFile, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { systemClock, type Clock } from '../clock.ts'
 import { jsonLogger, type Logger } from '../logger.ts'
 import { TopicStore } from '../storage/topic-store.ts'
-import { nodeFileIO, type FileIO } from '../storage/file-io.ts'
+import { nodeFileIO, writeFileDurably, type FileIO } from '../storage/file-io.ts'
 import { resolveConfig, type BrokerConfig } from './config.ts'
 import { openGroupCoordinator } from './groups/index.ts'
 import type { BrokerServices, HandlerEntry } from './handler.ts'
@@ -44,8 +43,8 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   const logger = givenLogger ?? jsonLogger({ level: config.logLevel })
   const started = clock.monotonicMs()
 
-  await mkdir(config.dataDir, { recursive: true })
-  const clusterId = await loadOrCreateClusterId(config.dataDir)
+  await io.mkdirp(config.dataDir)
+  const clusterId = await loadOrCreateClusterId(io, config.dataDir)
   const topics = await TopicStore.open({
     dataDir: config.dataDir,
     io,
@@ -137,23 +136,13 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
 }
 
 /** The cluster id is created once per data directory and kept in cluster.json. */
-async function loadOrCreateClusterId(dataDir: string): Promise<string> {
+async function loadOrCreateClusterId(io: FileIO, dataDir: string): Promise<string> {
   const path = join(dataDir, 'cluster.json')
-  try {
-    const parsed = JSON.parse(await readFile(path, 'utf8')) as { clusterId?: unknown }
+  if (await io.exists(path)) {
+    const parsed = JSON.parse((await io.readFile(path)).toString('utf8')) as { clusterId?: unknown }
     if (typeof parsed.clusterId === 'string' && parsed.clusterId) return parsed.clusterId
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
   const clusterId = Buffer.from(randomUUID().replaceAll('-', ''), 'hex').toString('base64url')
-  const temp = `${path}.tmp`
-  await writeFile(temp, JSON.stringify({ clusterId }) + '\n')
-  const file = await open(temp, 'r')
-  await file.sync()
-  await file.close()
-  await rename(temp, path)
-  const dir = await open(dataDir, 'r')
-  await dir.sync()
-  await dir.close()
+  await writeFileDurably(io, dataDir, 'cluster.json', Buffer.from(JSON.stringify({ clusterId }) + '\n'))
   return clusterId
 }
