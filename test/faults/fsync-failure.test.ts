@@ -1,0 +1,70 @@
+// An fsync that fails under a live broker: the produce it covered is answered with the
+// retriable KAFKA_STORAGE_ERROR (never success, never UNKNOWN_SERVER_ERROR), the partition stays
+// fenced even once the disk "recovers" (a failed fsync is never retried into an ack), other
+// partitions keep working, reads keep serving acknowledged data, and a restart recovers.
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { startBroker } from '../../src/broker/broker.ts'
+import { silentLogger } from '../../src/logger.ts'
+import { CreateTopics, Fetch, Produce } from '../../src/protocol/apis/index.ts'
+import { ErrorCode, isRetriable } from '../../src/protocol/error-codes.ts'
+import { buildBatch, valuesOf } from '../helpers/batches.ts'
+import { tempDir } from '../helpers/broker-process.ts'
+import { FaultyFileIO } from '../helpers/faulty-file-io.ts'
+import { RawClient } from '../helpers/raw-client.ts'
+
+async function produce(client: RawClient, topic: string, partition: number, value: string) {
+  const { batch } = buildBatch([{ value }])
+  const response = await client.request(Produce, 8, {
+    acks: -1,
+    timeoutMs: 10_000,
+    topicData: [{ name: topic, partitionData: [{ index: partition, records: batch }] }],
+  })
+  return response.responses[0]!.partitionResponses[0]!
+}
+
+async function fetchValues(client: RawClient, topic: string, partition: number): Promise<string[]> {
+  const response = await client.request(Fetch, 11, {
+    maxWaitMs: 0,
+    minBytes: 0,
+    topics: [{ topic, partitions: [{ partition, fetchOffset: 0n, partitionMaxBytes: 1 << 20 }] }],
+    forgottenTopicsData: [],
+  })
+  return valuesOf(response.responses[0]!.partitions[0]!.records!)
+}
+
+test('a failed fsync answers KAFKA_STORAGE_ERROR, fences the partition, and loses nothing acknowledged', { timeout: 60_000 }, async () => {
+  const dir = tempDir()
+  const io = new FaultyFileIO()
+  let broker = await startBroker({ port: 0, dataDir: dir.path, logger: silentLogger, io })
+  try {
+    let client = await RawClient.connect(broker.bootstrap)
+    const created = await client.request(CreateTopics, 7, {
+      topics: [{ name: 'fragile', numPartitions: 2, replicationFactor: 1, assignments: [], configs: [] }],
+    })
+    assert.equal(created.topics[0]!.errorCode, ErrorCode.NONE)
+    for (let i = 0; i < 3; i++) assert.equal((await produce(client, 'fragile', 0, `ok${i}`)).errorCode, ErrorCode.NONE)
+
+    io.failDatasyncAt = io.datasyncs + 1
+    const failed = await produce(client, 'fragile', 0, 'unsynced')
+    assert.equal(failed.errorCode, ErrorCode.KAFKA_STORAGE_ERROR)
+    assert.ok(isRetriable(failed.errorCode))
+    io.failDatasyncAt = Number.POSITIVE_INFINITY
+
+    assert.equal((await produce(client, 'fragile', 0, 'after')).errorCode, ErrorCode.KAFKA_STORAGE_ERROR, 'stays fenced')
+    assert.equal((await produce(client, 'fragile', 1, 'other')).errorCode, ErrorCode.NONE, 'other partitions work')
+    assert.deepEqual(await fetchValues(client, 'fragile', 0), ['ok0', 'ok1', 'ok2'], 'acknowledged data still served')
+    client.close()
+
+    await broker.close()
+    broker = await startBroker({ port: 0, dataDir: dir.path, logger: silentLogger })
+    client = await RawClient.connect(broker.bootstrap)
+    const recovered = await fetchValues(client, 'fragile', 0)
+    assert.deepEqual(recovered.slice(0, 3), ['ok0', 'ok1', 'ok2'])
+    assert.equal((await produce(client, 'fragile', 0, 'resumed')).errorCode, ErrorCode.NONE, 'a restart recovers')
+    client.close()
+  } finally {
+    await broker.close()
+    dir.remove()
+  }
+})
