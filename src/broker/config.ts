@@ -7,7 +7,9 @@ import { readFileSync } from 'node:fs'
 import { TidewayError } from '../errors.ts'
 import { isLogLevel, type LogLevel } from '../logger.ts'
 
-export type FlushPolicy = { mode: 'always' } | { mode: 'interval'; intervalMs: number } | { mode: 'never' }
+import type { FlushPolicy } from '../storage/partition-log.ts'
+
+export type { FlushPolicy }
 
 type Kind = 'string' | 'int' | 'bool' | 'flush' | 'level'
 

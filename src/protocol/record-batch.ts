@@ -1,20 +1,40 @@
-// RecordBatch v2 header codec (DefaultRecordBatch layout; protocol guide, "Record Batch").
-// Pure: no I/O. The broker treats a batch as opaque bytes: it validates the header and CRC,
-// rewrites only baseOffset and partitionLeaderEpoch (both outside the CRC, so the CRC stays
-// valid), and never opens the records (which may be compressed).
+// RecordBatch v2 header codec (protocol guide, "Record Batch"; magic 2 only). Pure: no I/O.
 //
-//   baseOffset int64 @0 | batchLength int32 @8 | partitionLeaderEpoch int32 @12 | magic int8 @16
-//   crc uint32 @17 (CRC-32C of bytes 21..end) | attributes int16 @21 | lastOffsetDelta int32 @23
-//   baseTimestamp int64 @27 | maxTimestamp int64 @35 | producerId int64 @43
-//   producerEpoch int16 @51 | baseSequence int32 @53 | recordCount int32 @57 | records @61
+// The broker treats a batch as opaque bytes: it validates the 61-byte header and the CRC,
+// rewrites only baseOffset and partitionLeaderEpoch (both before the CRC-covered range, so the
+// CRC stays valid), and never opens the records, which may be compressed. Everything offset
+// assignment, retention and ListOffsets need is in the header (recordCount, lastOffsetDelta,
+// timestamps, producer fields).
+//
+// Every read is bounds-checked and fails with TIDEWAY_ERR_CORRUPT_BATCH, the one error this
+// module throws, so hostile bytes from a client or a torn file tail are ordinary input.
 
 import { TidewayError } from '../errors.ts'
 import { crc32c } from './crc32c.ts'
 
-export const BATCH_HEADER_SIZE = 61
-/** Bytes before the batchLength field's coverage starts (baseOffset + batchLength). */
-export const LOG_OVERHEAD = 12
-const CRC_START = 21
+/** Byte offsets of the header fields, relative to the start of the batch. */
+export const BatchField = {
+  baseOffset: 0, // int64, assigned by the broker
+  batchLength: 8, // int32, bytes after this field
+  partitionLeaderEpoch: 12, // int32, assigned by the broker
+  magic: 16, // int8, always 2
+  crc: 17, // uint32, CRC-32C of bytes [attributes, end)
+  attributes: 21, // int16
+  lastOffsetDelta: 23, // int32
+  baseTimestamp: 27, // int64
+  maxTimestamp: 35, // int64
+  producerId: 43, // int64, -1 when not idempotent
+  producerEpoch: 51, // int16
+  baseSequence: 53, // int32, -1 when not idempotent
+  recordCount: 57, // int32
+  records: 61, // the (possibly compressed) records
+} as const
+
+export const BATCH_HEADER_SIZE = BatchField.records
+/** baseOffset + batchLength: the bytes a batch occupies beyond what batchLength counts. */
+export const LOG_OVERHEAD = BatchField.partitionLeaderEpoch
+const CRC_COVERS_FROM = BatchField.attributes
+const MAGIC_V2 = 2
 
 export interface BatchHeader {
   baseOffset: bigint
@@ -36,52 +56,71 @@ function corrupt(detail: string): TidewayError {
   return new TidewayError('TIDEWAY_ERR_CORRUPT_BATCH', detail)
 }
 
-/** Reads the header of the batch starting at `at`; checks only that the header fits. */
+/** Reads the header of the batch starting at `at`. Checks only that the 61 header bytes exist. */
 export function readBatchHeader(buf: Buffer, at = 0): BatchHeader {
-  if (at < 0 || at + BATCH_HEADER_SIZE > buf.length) {
-    throw corrupt(`batch header needs ${BATCH_HEADER_SIZE} bytes at ${at}, ${buf.length - at} available`)
+  if (!Number.isInteger(at) || at < 0 || at + BATCH_HEADER_SIZE > buf.length) {
+    throw corrupt(`a batch header needs ${BATCH_HEADER_SIZE} bytes at position ${at}, ${Math.max(0, buf.length - at)} remain`)
   }
+  const f = BatchField
   return {
-    baseOffset: buf.readBigInt64BE(at),
-    batchLength: buf.readInt32BE(at + 8),
-    partitionLeaderEpoch: buf.readInt32BE(at + 12),
-    magic: buf.readInt8(at + 16),
-    crc: buf.readUInt32BE(at + 17),
-    attributes: buf.readInt16BE(at + 21),
-    lastOffsetDelta: buf.readInt32BE(at + 23),
-    baseTimestamp: buf.readBigInt64BE(at + 27),
-    maxTimestamp: buf.readBigInt64BE(at + 35),
-    producerId: buf.readBigInt64BE(at + 43),
-    producerEpoch: buf.readInt16BE(at + 51),
-    baseSequence: buf.readInt32BE(at + 53),
-    recordCount: buf.readInt32BE(at + 57),
+    baseOffset: buf.readBigInt64BE(at + f.baseOffset),
+    batchLength: buf.readInt32BE(at + f.batchLength),
+    partitionLeaderEpoch: buf.readInt32BE(at + f.partitionLeaderEpoch),
+    magic: buf.readInt8(at + f.magic),
+    crc: buf.readUInt32BE(at + f.crc),
+    attributes: buf.readInt16BE(at + f.attributes),
+    lastOffsetDelta: buf.readInt32BE(at + f.lastOffsetDelta),
+    baseTimestamp: buf.readBigInt64BE(at + f.baseTimestamp),
+    maxTimestamp: buf.readBigInt64BE(at + f.maxTimestamp),
+    producerId: buf.readBigInt64BE(at + f.producerId),
+    producerEpoch: buf.readInt16BE(at + f.producerEpoch),
+    baseSequence: buf.readInt32BE(at + f.baseSequence),
+    recordCount: buf.readInt32BE(at + f.recordCount),
   }
 }
 
-/** Full check of one whole batch: length field, magic 2, record count, CRC-32C. */
+/**
+ * The full check of exactly one batch, done on every client batch before append and on every
+ * batch recovery re-reads: the length field covers the buffer, magic is 2, the codec is known,
+ * recordCount == lastOffsetDelta + 1 > 0 (offsets inside a batch are dense), and the CRC-32C of
+ * bytes 21..end matches.
+ */
 export function validateBatch(batch: Buffer): BatchHeader {
   const header = readBatchHeader(batch)
   if (header.batchLength !== batch.length - LOG_OVERHEAD) {
-    throw corrupt(`batchLength ${header.batchLength} does not match ${batch.length - LOG_OVERHEAD} bytes`)
+    throw corrupt(`batchLength field says ${header.batchLength} bytes but ${batch.length - LOG_OVERHEAD} follow it`)
   }
-  if (header.magic !== 2) throw corrupt(`magic ${header.magic} is not supported (only RecordBatch v2)`)
-  if (header.recordCount <= 0 || header.recordCount !== header.lastOffsetDelta + 1) {
-    throw corrupt(`recordCount ${header.recordCount} does not match lastOffsetDelta ${header.lastOffsetDelta}`)
+  if (header.magic !== MAGIC_V2) throw corrupt(`magic ${header.magic} is not supported (only RecordBatch v2)`)
+  const codec = compressionCodecOf(header.attributes)
+  if (codec > CompressionCodec.zstd) throw corrupt(`unknown compression codec ${codec} in attributes`)
+  if (header.recordCount <= 0) throw corrupt(`recordCount ${header.recordCount} must be positive`)
+  if (header.recordCount !== header.lastOffsetDelta + 1) {
+    throw corrupt(`recordCount ${header.recordCount} does not equal lastOffsetDelta ${header.lastOffsetDelta} + 1`)
   }
-  const actual = crc32c(batch.subarray(CRC_START))
-  if (actual !== header.crc) throw corrupt(`CRC-32C mismatch: stored ${header.crc}, computed ${actual}`)
+  const computed = crc32c(batch.subarray(CRC_COVERS_FROM))
+  if (computed !== header.crc) {
+    throw corrupt(`CRC-32C mismatch: header says ${hex(header.crc)}, bytes give ${hex(computed)}`)
+  }
   return header
 }
 
-/** Zero-copy views of each whole batch in a record set; a trailing partial batch is an error. */
+/**
+ * Zero-copy views of each whole batch in a record set (the `records` field of a Produce
+ * request). Only lengths are checked here; validate each batch separately. A trailing partial
+ * batch is an error: a producer never sends one.
+ */
 export function splitBatches(records: Buffer): Buffer[] {
   const batches: Buffer[] = []
   let at = 0
   while (at < records.length) {
-    if (at + LOG_OVERHEAD > records.length) throw corrupt(`${records.length - at} trailing bytes are not a batch`)
-    const length = records.readInt32BE(at + 8)
-    if (length < BATCH_HEADER_SIZE - LOG_OVERHEAD || at + LOG_OVERHEAD + length > records.length) {
-      throw corrupt(`batch at ${at} declares ${length} bytes, ${records.length - at - LOG_OVERHEAD} available`)
+    const remaining = records.length - at
+    if (remaining < LOG_OVERHEAD) throw corrupt(`${remaining} trailing bytes at position ${at} are not a whole batch`)
+    const length = records.readInt32BE(at + BatchField.batchLength)
+    if (length < BATCH_HEADER_SIZE - LOG_OVERHEAD) {
+      throw corrupt(`batch at position ${at} declares ${length} bytes, less than a header`)
+    }
+    if (LOG_OVERHEAD + length > remaining) {
+      throw corrupt(`batch at position ${at} declares ${length} bytes but only ${remaining - LOG_OVERHEAD} remain`)
     }
     batches.push(records.subarray(at, at + LOG_OVERHEAD + length))
     at += LOG_OVERHEAD + length
@@ -90,20 +129,27 @@ export function splitBatches(records: Buffer): Buffer[] {
 }
 
 export function writeBaseOffset(batch: Buffer, offset: bigint): void {
-  batch.writeBigInt64BE(offset, 0)
+  batch.writeBigInt64BE(offset, BatchField.baseOffset)
 }
 
 export function writePartitionLeaderEpoch(batch: Buffer, epoch: number): void {
-  batch.writeInt32BE(epoch, 12)
+  batch.writeInt32BE(epoch, BatchField.partitionLeaderEpoch)
 }
 
-export function lastOffsetOf(header: BatchHeader): bigint {
+export function lastOffsetOf(header: Pick<BatchHeader, 'baseOffset' | 'lastOffsetDelta'>): bigint {
   return header.baseOffset + BigInt(header.lastOffsetDelta)
 }
 
-/** 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd. */
+/** Attribute bits 0-2. */
+export const CompressionCodec = { none: 0, gzip: 1, snappy: 2, lz4: 3, zstd: 4 } as const
+/** Attribute bit 3. */
+export const TimestampType = { createTime: 0, logAppendTime: 1 } as const
+
 export const compressionCodecOf = (attributes: number): number => attributes & 0x07
-/** 0 CreateTime, 1 LogAppendTime. */
 export const timestampTypeOf = (attributes: number): number => (attributes >> 3) & 1
+/** Bit 4: the batch belongs to a transaction (KIP-98). */
 export const isTransactionalBatch = (attributes: number): boolean => (attributes & 0x10) !== 0
+/** Bit 5: a transaction marker written by the coordinator; clients may not produce one. */
 export const isControlBatch = (attributes: number): boolean => (attributes & 0x20) !== 0
+
+const hex = (n: number): string => '0x' + n.toString(16).padStart(8, '0')

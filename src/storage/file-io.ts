@@ -1,15 +1,20 @@
 // The one interface every byte of storage goes through, so tests can swap the disk: a faulty
 // one that fails the Nth fsync, or a simulated one that loses unsynced bytes at a "power cut".
+// Keep it small: each method is one system call's worth of meaning, so a simulated disk can
+// model exactly what survives a crash.
+//
 // Durability needs two kinds of sync: `datasync` for a file's bytes, and `syncDir` after a file
 // is created, renamed or deleted, or the directory entry itself may not survive a power loss.
 
-import { open, mkdir, readdir, rename, unlink, rm, stat, readFile } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle as NodeFileHandle } from 'node:fs/promises'
 
 export interface FileHandle {
-  /** Reads up to buffer.length bytes at `position`; returns how many were read. */
+  /** Reads up to buffer.length bytes at `position`; returns how many were read (0 at the end). */
   read(buffer: Buffer, position: number): Promise<number>
-  /** Writes all the buffers, in order, starting at `position` (partial writes are retried). */
+  /** Writes all the buffers, in order, starting at `position` (partial writes are continued). */
   write(buffers: readonly Buffer[], position: number): Promise<void>
+  /** fdatasync: the bytes written so far survive a power loss once this resolves. */
   datasync(): Promise<void>
   truncate(length: number): Promise<void>
   size(): Promise<number>
@@ -17,27 +22,24 @@ export interface FileHandle {
 }
 
 export interface FileIO {
-  /** `read`: must exist. `write`: created if missing, never truncated. */
+  /** `read`: the file must exist. `write`: read-write, created if missing, never truncated. */
   open(path: string, mode: 'read' | 'write'): Promise<FileHandle>
   mkdirp(path: string): Promise<void>
   readdir(path: string): Promise<string[]>
   rename(from: string, to: string): Promise<void>
   unlink(path: string): Promise<void>
+  /** rm -rf: removes a directory tree; a missing path is not an error. */
   removeTree(path: string): Promise<void>
   exists(path: string): Promise<boolean>
   readFile(path: string): Promise<Buffer>
+  /** fsync of a directory, making creates, renames and unlinks inside it durable. */
   syncDir(path: string): Promise<void>
 }
 
 export const nodeFileIO: FileIO = {
   async open(path, mode) {
-    const handle = await open(path, mode === 'read' ? 'r' : 'a+')
-    // 'a+' would force every write to the end; reopen read-write now that the file exists.
-    if (mode === 'write') {
-      await handle.close()
-      return wrap(await open(path, 'r+'))
-    }
-    return wrap(handle)
+    const flags = mode === 'read' ? constants.O_RDONLY : constants.O_RDWR | constants.O_CREAT
+    return wrap(await open(path, flags, 0o644))
   },
   mkdirp: async (path) => void (await mkdir(path, { recursive: true })),
   readdir: (path) => readdir(path),
@@ -55,7 +57,7 @@ export const nodeFileIO: FileIO = {
   },
   readFile: (path) => readFile(path),
   async syncDir(path) {
-    const dir = await open(path, 'r')
+    const dir = await open(path, constants.O_RDONLY | constants.O_DIRECTORY)
     try {
       await dir.sync()
     } finally {
@@ -64,7 +66,7 @@ export const nodeFileIO: FileIO = {
   },
 }
 
-function wrap(handle: import('node:fs/promises').FileHandle): FileHandle {
+function wrap(handle: NodeFileHandle): FileHandle {
   return {
     async read(buffer, position) {
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, position)
@@ -75,16 +77,7 @@ function wrap(handle: import('node:fs/promises').FileHandle): FileHandle {
       while (pending.length > 0) {
         const { bytesWritten } = await handle.writev(pending, position)
         position += bytesWritten
-        let skip = bytesWritten
-        const rest: Buffer[] = []
-        for (const b of pending) {
-          if (skip >= b.length) skip -= b.length
-          else {
-            rest.push(skip > 0 ? b.subarray(skip) : b)
-            skip = 0
-          }
-        }
-        pending = rest
+        pending = dropWritten(pending, bytesWritten)
       }
     },
     datasync: () => handle.datasync(),
@@ -94,7 +87,24 @@ function wrap(handle: import('node:fs/promises').FileHandle): FileHandle {
   }
 }
 
-/** Replaces a small file atomically and durably: temp file, fsync, rename, fsync the directory. */
+/** What is left of `buffers` after the first `written` bytes went out. */
+function dropWritten(buffers: Buffer[], written: number): Buffer[] {
+  const rest: Buffer[] = []
+  for (const b of buffers) {
+    if (written >= b.length) written -= b.length
+    else {
+      rest.push(written > 0 ? b.subarray(written) : b)
+      written = 0
+    }
+  }
+  return rest
+}
+
+/**
+ * Replaces a small file atomically and durably: write a temp file, fsync it, rename it over the
+ * target, fsync the directory. A crash leaves either the old content or the new, plus at most a
+ * stray `<name>.tmp` that the owner deletes on open.
+ */
 export async function writeFileDurably(io: FileIO, dir: string, name: string, data: Buffer): Promise<void> {
   const temp = `${dir}/${name}.tmp`
   const file = await io.open(temp, 'write')

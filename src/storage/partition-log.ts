@@ -1,29 +1,46 @@
-// One partition's log: segment files named by base offset, each holding RecordBatch v2 bytes
-// exactly as the client sent them (only baseOffset and partitionLeaderEpoch rewritten).
+// One partition's log: a directory of segments (see segment.ts) holding RecordBatch v2 bytes
+// exactly as the client sent them, compressed or not; only baseOffset and partitionLeaderEpoch
+// are rewritten, both outside the CRC.
 //
 // Guarantees
-// - Offsets are dense, assigned in call order, never reused or shifted by retention or restart.
-// - Durability (flush policy): `always` resolves an append only after an fdatasync that covers
-//   it; appends that arrive while a sync is in flight share the next one (group commit).
-//   `interval` resolves after the write and syncs every intervalMs (an OS crash or power loss
-//   loses up to intervalMs of acknowledged data; a process crash loses nothing). `never` leaves
-//   syncing to the OS.
-// - The high watermark is the end of what is durable under the policy; reads never go past it,
-//   so a consumer never sees a batch a crash could take back.
-// - A failed write or fsync fences the partition: the appends it covered and every later one
-//   reject with a retriable storage error, the failure is logged once, and the fsync is never
-//   retried to then acknowledge (after a failed fsync the kernel may have dropped the dirty
-//   pages, so a second fsync can "succeed" without the data). Reads keep serving durable data;
-//   a restart recovers.
-// - Recovery on open: the last segment is re-read batch by batch (length, magic, CRC-32C) and cut
-//   at the first torn or invalid batch; older segments are trusted (they were fsynced when
-//   rolled) unless their index files are missing or implausible, in which case they are scanned
-//   too. Indexes carry no checksum: they are derived data, rebuilt whenever in doubt.
+// - Offsets are dense, assigned synchronously in call order, and never reused or shifted by
+//   retention or restart (the active segment, which carries the log end, is never deleted).
+// - Durability follows the flush policy, and append resolves only once it holds:
+//     always    resolve after an fdatasync that covers the batch. Appends arriving while a sync is
+//               in flight are written after it and share the next one (group commit), so one
+//               fsync serves every waiting producer. Loses nothing acknowledged.
+//     interval  resolve after write() returns; fdatasync every intervalMs. A process crash loses
+//               nothing (the bytes are in the page cache); an OS crash or power loss loses up
+//               to intervalMs of acknowledged data.
+//     never     resolve after write() returns; the OS flushes when it likes. An OS crash or power
+//               loss loses whatever it had not flushed.
+//   Rolling a segment always syncs the sealed one, so only the active segment can hold
+//   unsynced bytes.
+// - highWatermark is the end of what is durable under the policy (after the fsync for
+//   `always`, after the write otherwise). Reads never go past it, so under `always` a consumer
+//   never sees a batch a crash could take back.
+// - A failed write or fsync fences the partition: the appends it would have covered reject with
+//   TIDEWAY_ERR_STORAGE_IO, every later one with TIDEWAY_ERR_STORAGE_FENCED (both retriable),
+//   the failure is logged once, and the fsync is never retried to then acknowledge: after a
+//   failed fsync the kernel may have dropped the dirty pages, so a second fsync can "succeed"
+//   without the data (PostgreSQL's fsyncgate). Reads keep serving what was durable; a restart
+//   recovers. No clean-shutdown marker is written for a fenced log.
 //
-// Index files (written durably when a segment is rolled):
-//   .index      sparse: (offset - baseOffset) u32, file position u32, every ~indexIntervalBytes
-//   .timeindex  (max timestamp so far) i64, (offset - baseOffset) u32, whenever the max grows;
-//               so the first entry >= t names exactly the first batch whose max timestamp >= t.
+// Recovery on open (after Kafka's LogLoader)
+// - Stray `.tmp` and `.deleted` files and index files without a `.log` are removed: they are
+//   interrupted atomic writes and deletions.
+// - Sealed segments were fsynced, with their index files written durably, before the next
+//   segment was created, so their indexes are trusted once plausible and once a walk of the
+//   batch headers after the last index entry ends exactly at the end of the file. The last
+//   segment is trusted the same way only after a clean shutdown (the `clean-shutdown` marker,
+//   written by close() after everything is synced and removed durably on open before any
+//   append). Any other segment is re-read batch by batch (length, magic, CRC-32C, offsets
+//   following on) and cut at the first batch that fails: in the last segment that is a crash's
+//   torn, unacknowledged tail. Inside an older segment it is corruption: we log it as an error
+//   and cut only that segment, keeping the later segments' data (Kafka instead drops all later
+//   unflushed segments; ours were all flushed, so they are good data). That leaves a gap in the
+//   offsets, which readers step over. The next offset is the last valid batch's lastOffset + 1,
+//   or the segment's base offset when it is empty.
 
 import type { Clock } from '../clock.ts'
 import { TidewayError } from '../errors.ts'
@@ -38,15 +55,21 @@ import {
   writePartitionLeaderEpoch,
   type BatchHeader,
 } from '../protocol/record-batch.ts'
-import { writeFileDurably, type FileHandle, type FileIO } from './file-io.ts'
+import { writeFileDurably, type FileIO } from './file-io.ts'
+import { ChunkedReader, parseSegmentFileName, readFully, Segment, SegmentFile, segmentFileName } from './segment.ts'
 
 export type FlushPolicy = { mode: 'always' } | { mode: 'interval'; intervalMs: number } | { mode: 'never' }
 
 export interface LogConfig {
+  /** Roll to a new segment when the active one would grow past this (segment.bytes). */
   segmentBytes: number
+  /** Roll when the active segment is older than this (segment.ms), checked on append. */
   segmentMs: number
+  /** Delete sealed segments whose newest timestamp is older than this; -1 keeps forever. */
   retentionMs: number
+  /** Delete the oldest sealed segments while at least this much remains; -1 is unlimited. */
   retentionBytes: number
+  /** Bytes of log between sparse offset-index entries. */
   indexIntervalBytes: number
   flush: FlushPolicy
 }
@@ -66,90 +89,22 @@ export interface ReadResult {
   logStartOffset: bigint
 }
 
-const SEGMENT_NAME_DIGITS = 20
-const READ_CHUNK = 64 * 1024
-
-/** So `ls` sorts segments numerically. */
-export const segmentName = (baseOffset: bigint, suffix: string) =>
-  baseOffset.toString().padStart(SEGMENT_NAME_DIGITS, '0') + suffix
-
-class Segment {
-  readonly baseOffset: bigint
-  readonly file: FileHandle
-  /** Bytes written (durable or not). */
-  size = 0
-  /** Bytes covered by the high watermark: readers stop here. */
-  durableSize = 0
-  /** Offset after the last batch written. */
-  nextOffset: bigint
-  maxTimestamp = -1n
-  createdMs: number
-  /** Sparse offset index (relative offset, position), ascending. */
-  indexOffsets: number[] = []
-  indexPositions: number[] = []
-  bytesSinceIndex = 0
-  /** Time index (max timestamp so far, relative offset). */
-  timeStamps: number[] = []
-  timeOffsets: number[] = []
-
-  constructor(baseOffset: bigint, file: FileHandle, createdMs: number) {
-    this.baseOffset = baseOffset
-    this.file = file
-    this.nextOffset = baseOffset
-    this.createdMs = createdMs
-  }
-
-  /** Updates the in-memory indexes for a batch written at `position`. */
-  track(header: BatchHeader, position: number, length: number, indexIntervalBytes: number): void {
-    const relative = Number(header.baseOffset - this.baseOffset)
-    if (this.indexOffsets.length === 0 || this.bytesSinceIndex >= indexIntervalBytes) {
-      this.indexOffsets.push(relative)
-      this.indexPositions.push(position)
-      this.bytesSinceIndex = 0
-    }
-    this.bytesSinceIndex += length
-    if (header.maxTimestamp > this.maxTimestamp) {
-      this.maxTimestamp = header.maxTimestamp
-      this.timeStamps.push(Number(header.maxTimestamp))
-      this.timeOffsets.push(relative)
-    }
-    this.nextOffset = lastOffsetOf(header) + 1n
-  }
-
-  /** File position of the last indexed batch at or before `offset`. */
-  lookup(offset: bigint): number {
-    const relative = Number(offset - this.baseOffset)
-    let lo = 0
-    let hi = this.indexOffsets.length - 1
-    let found = 0
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1
-      if (this.indexOffsets[mid]! <= relative) {
-        found = this.indexPositions[mid]!
-        lo = mid + 1
-      } else hi = mid - 1
-    }
-    return found
-  }
-
-  encodeIndex(): Buffer {
-    const out = Buffer.alloc(this.indexOffsets.length * 8)
-    this.indexOffsets.forEach((rel, i) => {
-      out.writeUInt32BE(rel, i * 8)
-      out.writeUInt32BE(this.indexPositions[i]!, i * 8 + 4)
-    })
-    return out
-  }
-
-  encodeTimeIndex(): Buffer {
-    const out = Buffer.alloc(this.timeStamps.length * 12)
-    this.timeStamps.forEach((ts, i) => {
-      out.writeBigInt64BE(BigInt(ts), i * 12)
-      out.writeUInt32BE(this.timeOffsets[i]!, i * 12 + 8)
-    })
-    return out
-  }
+export interface PartitionLogOptions {
+  dir: string
+  topic: string
+  partition: number
+  io: FileIO
+  config: LogConfig
+  clock: Clock
+  logger: Logger
 }
+
+/** Written by close() once everything is synced; its presence lets open() trust the last segment's indexes. */
+const CLEAN_SHUTDOWN = 'clean-shutdown'
+/** Single node: every batch is stamped with leader epoch 0. */
+const LEADER_EPOCH = 0
+/** scanBatchHeaders reads this much at a time. */
+const SCAN_READ_BYTES = 1024 * 1024
 
 interface PendingAppend {
   batch: Buffer
@@ -166,15 +121,22 @@ export class PartitionLog {
   readonly #clock: Clock
   readonly #logger: Logger
   #config: LogConfig
+  /** Ascending by base offset; never empty; the last one is the active segment. */
   readonly #segments: Segment[] = []
   #logEndOffset = 0n
   #highWatermark = 0n
+  /** Appends with offsets assigned, waiting for the next write round. */
   #queue: PendingAppend[] = []
-  #writing: Promise<void> | null = null
+  #writeLoopDone: Promise<void> | null = null
   #fenced: TidewayError | null = null
   #closed = false
-  #dirty = false
+  /** Interval policy: bytes written since the last periodic sync. */
+  #unsynced = false
   #flushTimer: NodeJS.Timeout | null = null
+  #periodicSync: Promise<void> | null = null
+  #retention: Promise<unknown> = Promise.resolve()
+  #readsInFlight = 0
+  #readsDrained: (() => void) | null = null
   readonly #listeners = new Set<(hw: bigint) => void>()
 
   private constructor(options: PartitionLogOptions) {
@@ -187,213 +149,270 @@ export class PartitionLog {
     this.#config = options.config
   }
 
+  /** Opens the log in `dir`, creating it or recovering it after a crash. */
   static async open(options: PartitionLogOptions): Promise<PartitionLog> {
     const log = new PartitionLog(options)
-    await log.#recover()
-    if (log.#config.flush.mode === 'interval') log.#startFlushTimer(log.#config.flush.intervalMs)
+    try {
+      await log.#recover()
+    } catch (err) {
+      await Promise.allSettled(log.#segments.map((segment) => segment.closeFile()))
+      throw err
+    }
+    const { flush } = log.#config
+    if (flush.mode === 'interval') log.#startFlushTimer(flush.intervalMs)
     return log
   }
 
   get logStartOffset(): bigint {
     return this.#segments[0]!.baseOffset
   }
+  /** The next offset to assign. */
   get logEndOffset(): bigint {
     return this.#logEndOffset
   }
+  /** The offset after the last batch that is durable under the flush policy. */
   get highWatermark(): bigint {
     return this.#highWatermark
   }
+  /** The storage failure that fenced this partition, or null. */
   get fenced(): TidewayError | null {
     return this.#fenced
   }
   get segmentCount(): number {
     return this.#segments.length
   }
+  /** Total bytes in the partition's segments. */
   size(): number {
-    return this.#segments.reduce((sum, s) => sum + s.size, 0)
+    let total = 0
+    for (const segment of this.#segments) total += segment.size
+    return total
   }
 
-  /** Applies new topic settings (segment size, retention) from now on. */
+  /** Applies new topic settings (segment size, retention) from the next append on; the flush policy stays. */
   reconfigure(config: LogConfig): void {
     this.#config = { ...config, flush: this.#config.flush }
   }
 
+  /** Calls `listener` each time the high watermark advances (the broker's long-poll fetch waits on it). */
   onHighWatermark(listener: (hw: bigint) => void): () => void {
     this.#listeners.add(listener)
-    return () => this.#listeners.delete(listener)
+    return () => void this.#listeners.delete(listener)
   }
 
   // ---------------------------------------------------------------------------------------------
   // Append
 
   /**
-   * Appends one validated batch. Its offsets are assigned now, in call order; the promise
-   * resolves when the batch is durable under the flush policy.
+   * Appends one batch that validateBatch accepted. Its offsets are assigned now, in call order
+   * (the batch's baseOffset field is rewritten in place); the promise resolves when the batch is
+   * durable under the flush policy.
    */
   append(batch: Buffer, header: BatchHeader): Promise<AppendResult> {
-    if (this.#closed) return Promise.reject(new TidewayError('TIDEWAY_ERR_CLOSED', `${this.topic}-${this.partition}`))
+    if (this.#closed) return Promise.reject(this.#closedError())
     if (this.#fenced) return Promise.reject(this.#fencedError())
+    if (batch.length !== LOG_OVERHEAD + header.batchLength || header.lastOffsetDelta < 0) {
+      return Promise.reject(
+        new TidewayError('TIDEWAY_ERR_CORRUPT_BATCH', `header does not describe this ${batch.length}-byte batch`),
+      )
+    }
     const baseOffset = this.#logEndOffset
     writeBaseOffset(batch, baseOffset)
-    writePartitionLeaderEpoch(batch, 0)
-    const assigned = { ...header, baseOffset }
+    writePartitionLeaderEpoch(batch, LEADER_EPOCH)
+    const assigned: BatchHeader = { ...header, baseOffset, partitionLeaderEpoch: LEADER_EPOCH }
     this.#logEndOffset = lastOffsetOf(assigned) + 1n
     return new Promise((resolve, reject) => {
       this.#queue.push({ batch, header: assigned, resolve, reject })
-      this.#writing ??= this.#writeLoop()
+      this.#writeLoopDone ??= this.#writeLoop()
     })
   }
 
   /**
-   * Drains the queue: each round writes every queued batch, then (policy `always`) one
-   * fdatasync covers them all. Appends arriving meanwhile wait for the next round.
+   * Drains the queue in rounds: each round writes every queued batch (one writev per segment),
+   * then (policy `always`) one fdatasync covers them all. Appends that arrive meanwhile wait for
+   * the next round.
    */
   async #writeLoop(): Promise<void> {
     try {
       while (this.#queue.length > 0) {
-        const group = this.#queue
+        const round = this.#queue
         this.#queue = []
         try {
-          await this.#writeGroup(group)
+          await this.#writeRound(round)
         } catch (err) {
           this.#fence(err)
-          const failure = this.#fencedError()
-          for (const pending of [...group, ...this.#queue]) pending.reject(failure)
+          const covered = new TidewayError('TIDEWAY_ERR_STORAGE_IO', this.#name(), { cause: err })
+          for (const pending of round) pending.reject(covered)
+          const later = this.#fencedError()
+          for (const pending of this.#queue) pending.reject(later)
           this.#queue = []
           return
         }
-        this.#advanceHighWatermark(this.#active.durableSize)
+        this.#advanceHighWatermark()
         const logStartOffset = this.logStartOffset
-        for (const { header, resolve } of group) {
+        for (const { header, resolve } of round) {
           resolve({ baseOffset: header.baseOffset, lastOffset: lastOffsetOf(header), logAppendTimeMs: -1n, logStartOffset })
         }
       }
     } finally {
-      this.#writing = null
+      this.#writeLoopDone = null
     }
   }
 
-  async #writeGroup(group: PendingAppend[]): Promise<void> {
+  async #writeRound(round: PendingAppend[]): Promise<void> {
     let buffers: Buffer[] = []
-    let start = this.#active.size
-    const flushBuffers = async () => {
-      if (buffers.length === 0) return
-      await this.#active.file.write(buffers, start)
-      buffers = []
-    }
-    for (const { batch, header } of group) {
-      if (this.#shouldRoll(batch.length)) {
-        await flushBuffers()
+    let writeAt = this.#active.size
+    for (const { batch, header } of round) {
+      if (this.#shouldRoll(batch.length, lastOffsetOf(header))) {
+        await this.#active.file.write(buffers, writeAt)
+        buffers = []
         await this.#roll(header.baseOffset)
-        start = this.#active.size
+        writeAt = 0
       }
       const segment = this.#active
-      segment.track(header, segment.size, batch.length, this.#config.indexIntervalBytes)
+      segment.track(header, segment.size, this.#config.indexIntervalBytes)
       segment.size += batch.length
       buffers.push(batch)
     }
-    await flushBuffers()
+    await this.#active.file.write(buffers, writeAt)
     if (this.#config.flush.mode === 'always') await this.#active.file.datasync()
-    else this.#dirty = true
-    this.#active.durableSize = this.#active.size
+    else this.#unsynced = true
   }
 
   get #active(): Segment {
     return this.#segments[this.#segments.length - 1]!
   }
 
-  #shouldRoll(incoming: number): boolean {
+  #shouldRoll(incomingBytes: number, lastOffset: bigint): boolean {
     const active = this.#active
     if (active.size === 0) return false
-    if (active.size + incoming > this.#config.segmentBytes) return true
-    return this.#clock.wallMs() - active.createdMs >= this.#config.segmentMs
+    return (
+      active.size + incomingBytes > this.#config.segmentBytes ||
+      this.#clock.wallMs() - active.rollClockStartMs >= this.#config.segmentMs ||
+      !active.fitsRelativeOffset(lastOffset)
+    )
   }
 
-  /** Seals the active segment (synced, indexes written) and starts a new one at `baseOffset`. */
+  /** Seals the active segment (synced, indexes written durably), then starts one at `baseOffset`. */
   async #roll(baseOffset: bigint): Promise<void> {
     const sealed = this.#active
     await sealed.file.datasync()
     sealed.durableSize = sealed.size
     await this.#writeIndexes(sealed)
-    const segment = await this.#createSegment(baseOffset)
-    this.#segments.push(segment)
+    this.#segments.push(await this.#createSegment(baseOffset))
   }
 
   async #createSegment(baseOffset: bigint): Promise<Segment> {
-    const file = await this.#io.open(`${this.dir}/${segmentName(baseOffset, '.log')}`, 'write')
+    const file = await this.#io.open(this.#path(segmentFileName(baseOffset, SegmentFile.log)), 'write')
     await this.#io.syncDir(this.dir) // the new file's directory entry must survive a power loss
     return new Segment(baseOffset, file, this.#clock.wallMs())
   }
 
   async #writeIndexes(segment: Segment): Promise<void> {
-    await writeFileDurably(this.#io, this.dir, segmentName(segment.baseOffset, '.index'), segment.encodeIndex())
-    await writeFileDurably(this.#io, this.dir, segmentName(segment.baseOffset, '.timeindex'), segment.encodeTimeIndex())
+    await writeFileDurably(this.#io, this.dir, segmentFileName(segment.baseOffset, SegmentFile.index), segment.encodeIndex())
+    await writeFileDurably(
+      this.#io,
+      this.dir,
+      segmentFileName(segment.baseOffset, SegmentFile.timeIndex),
+      segment.encodeTimeIndex(),
+    )
   }
 
-  #advanceHighWatermark(durableSizeOfActive: number): void {
-    this.#active.durableSize = durableSizeOfActive
-    const hw = this.#active.nextOffset
-    if (hw <= this.#highWatermark) return
-    this.#highWatermark = hw
-    for (const listener of [...this.#listeners]) listener(hw)
+  #advanceHighWatermark(): void {
+    const active = this.#active
+    active.durableSize = active.size
+    if (active.nextOffset <= this.#highWatermark) return
+    this.#highWatermark = active.nextOffset
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(this.#highWatermark)
+      } catch (err) {
+        this.#logger.error('a high-watermark listener threw', { err })
+      }
+    }
   }
 
+  /**
+   * Interval policy only. The sync is I/O at the edge, so it runs on a real timer; acknowledgement
+   * never waits for it. A failure fences like any other.
+   */
   #startFlushTimer(intervalMs: number): void {
     this.#flushTimer = setInterval(() => {
-      if (!this.#dirty || this.#fenced || this.#closed) return
-      this.#dirty = false
-      this.#active.file.datasync().catch((err: unknown) => this.#fence(err))
+      if (!this.#unsynced || this.#periodicSync || this.#fenced || this.#closed) return
+      this.#unsynced = false
+      this.#periodicSync = this.#active.file
+        .datasync()
+        .catch((err: unknown) => this.#fence(err))
+        .finally(() => (this.#periodicSync = null))
     }, intervalMs)
     this.#flushTimer.unref()
   }
 
   #fence(cause: unknown): void {
     if (this.#fenced) return
-    this.#fenced = new TidewayError('TIDEWAY_ERR_STORAGE_FENCED', `${this.topic}-${this.partition}`, { cause })
-    this.#logger.error('storage failure: partition fenced until restart', { err: cause })
+    this.#fenced = new TidewayError('TIDEWAY_ERR_STORAGE_FENCED', this.#name(), { cause })
+    this.#logger.error('storage failure: partition fenced until restart; no further appends are accepted', {
+      err: cause,
+      highWatermark: this.#highWatermark,
+    })
   }
 
   #fencedError(): TidewayError {
-    return new TidewayError('TIDEWAY_ERR_STORAGE_FENCED', `${this.topic}-${this.partition}`, { cause: this.#fenced?.cause })
+    return new TidewayError('TIDEWAY_ERR_STORAGE_FENCED', this.#name(), { cause: this.#fenced?.cause })
+  }
+
+  #closedError(): TidewayError {
+    return new TidewayError('TIDEWAY_ERR_CLOSED', `partition log ${this.#name()}`)
+  }
+
+  #name(): string {
+    return `${this.topic}-${this.partition}`
+  }
+
+  #path(name: string): string {
+    return `${this.dir}/${name}`
   }
 
   // ---------------------------------------------------------------------------------------------
   // Read
 
   /**
-   * Whole batches from the one containing `fetchOffset`, up to `maxBytes` (at least one batch,
-   * KIP-74), never past the high watermark. Data comes from a single segment per call.
+   * Whole batches starting with the one that contains `fetchOffset` (clients skip the records
+   * before their offset), never past the high watermark, stopping before `maxBytes` would be
+   * exceeded but returning at least one batch however large (KIP-74). One call reads from one
+   * segment; the caller asks again from the next offset.
    */
   async read(fetchOffset: bigint, maxBytes: number): Promise<ReadResult> {
-    if (this.#closed) throw new TidewayError('TIDEWAY_ERR_CLOSED', `${this.topic}-${this.partition}`)
+    if (this.#closed) throw this.#closedError()
     const highWatermark = this.#highWatermark
     const logStartOffset = this.logStartOffset
     if (fetchOffset < logStartOffset || fetchOffset > highWatermark) {
       throw new TidewayError(
         'TIDEWAY_ERR_OFFSET_OUT_OF_RANGE',
-        `offset ${fetchOffset} is outside [${logStartOffset}, ${highWatermark}] of ${this.topic}-${this.partition}`,
+        `offset ${fetchOffset} is outside [${logStartOffset}, ${highWatermark}] of ${this.#name()}`,
+        { context: { topic: this.topic, partition: this.partition, offset: fetchOffset } },
       )
     }
-    const empty = { records: Buffer.alloc(0), highWatermark, logStartOffset }
-    if (fetchOffset === highWatermark) return empty
-
-    for (let i = this.#segmentIndexFor(fetchOffset); i < this.#segments.length; i++) {
-      const segment = this.#segments[i]!
-      const limit = segment.durableSize
-      const start = await this.#findBatch(segment, fetchOffset, limit)
-      if (start === null) continue // offset is past this segment's data (e.g. after a recovered gap)
-      const records = await this.#readWholeBatches(segment, start, limit, maxBytes, highWatermark)
-      return { records, highWatermark, logStartOffset }
+    const result = { records: Buffer.alloc(0), highWatermark, logStartOffset }
+    if (fetchOffset === highWatermark) return result
+    // Segments from the one that should hold the offset; the next one serves offsets that fall
+    // in a gap left by recovering a corrupt sealed segment.
+    const first = this.#segmentIndexFor(fetchOffset)
+    const candidates = this.#segments.slice(first)
+    for (const segment of candidates) {
+      if (segment.baseOffset >= highWatermark) break
+      const records = await this.#withReader(segment, () => this.#readFrom(segment, fetchOffset, maxBytes, highWatermark))
+      if (records.length > 0) return { ...result, records }
     }
-    return empty
+    return result
   }
 
+  /** Index of the last segment whose base offset is <= offset (0 if none). */
   #segmentIndexFor(offset: bigint): number {
     let lo = 0
     let hi = this.#segments.length - 1
     let found = 0
     while (lo <= hi) {
-      const mid = (lo + hi) >> 1
+      const mid = (lo + hi) >>> 1
       if (this.#segments[mid]!.baseOffset <= offset) {
         found = mid
         lo = mid + 1
@@ -402,67 +421,86 @@ export class PartitionLog {
     return found
   }
 
-  /** Position of the first batch in `segment` whose last offset is >= offset, or null. */
-  async #findBatch(segment: Segment, offset: bigint, limit: number): Promise<number | null> {
-    let position = segment.lookup(offset)
-    const header = Buffer.allocUnsafe(BATCH_HEADER_SIZE)
-    while (position + BATCH_HEADER_SIZE <= limit) {
-      await this.#readExactly(segment.file, header, position)
-      const h = readBatchHeader(header)
-      if (lastOffsetOf(h) >= offset) return position
-      position += LOG_OVERHEAD + h.batchLength
-    }
-    return null
-  }
-
-  async #readWholeBatches(segment: Segment, start: number, limit: number, maxBytes: number, hw: bigint): Promise<Buffer> {
-    const want = Math.min(limit - start, Math.max(maxBytes, BATCH_HEADER_SIZE))
-    let chunk = Buffer.allocUnsafe(Math.min(want, Math.max(READ_CHUNK, maxBytes)))
-    await this.#readExactly(segment.file, chunk, start)
-    const firstLength = LOG_OVERHEAD + chunk.readInt32BE(8)
-    if (firstLength > chunk.length) {
-      // The first batch is larger than maxBytes: return it whole anyway (KIP-74).
-      chunk = Buffer.allocUnsafe(firstLength)
-      await this.#readExactly(segment.file, chunk, start)
-      return chunk
-    }
-    let end = 0
-    while (end + LOG_OVERHEAD <= chunk.length) {
+  async #readFrom(segment: Segment, fetchOffset: bigint, maxBytes: number, highWatermark: bigint): Promise<Buffer> {
+    const limit = segment.durableSize
+    let start = -1
+    let firstLength = 0
+    await segment.walkHeaders(segment.positionAtOrBefore(fetchOffset), limit, (header, position) => {
+      if (lastOffsetOf(header) < fetchOffset) return true
+      if (header.baseOffset < highWatermark) {
+        start = position
+        firstLength = LOG_OVERHEAD + header.batchLength
+      }
+      return false
+    })
+    if (start < 0) return Buffer.alloc(0)
+    const chunk = Buffer.allocUnsafe(Math.max(firstLength, Math.min(maxBytes, limit - start)))
+    await readFully(segment.file, chunk, start)
+    // Keep whole batches below the high watermark that fit in maxBytes (the first always fits).
+    let end = firstLength
+    while (end + BATCH_HEADER_SIZE <= chunk.length) {
       const length = LOG_OVERHEAD + chunk.readInt32BE(end + 8)
-      if (end + length > chunk.length || chunk.readBigInt64BE(end) >= hw) break
+      if (end + length > chunk.length || chunk.readBigInt64BE(end) >= highWatermark) break
       end += length
     }
     return chunk.subarray(0, end)
   }
 
-  async #readExactly(file: FileHandle, buffer: Buffer, position: number): Promise<void> {
-    let filled = 0
-    while (filled < buffer.length) {
-      const n = await file.read(buffer.subarray(filled), position + filled)
-      if (n === 0) throw new TidewayError('TIDEWAY_ERR_STORAGE_IO', `short read at ${position + filled} in ${this.dir}`)
-      filled += n
+  /**
+   * Keeps a segment's file open while a read uses it, even if retention deletes it meanwhile. A
+   * segment already deleted holds only offsets below logStartOffset now.
+   */
+  async #withReader<T>(segment: Segment, work: () => Promise<T>): Promise<T> {
+    if (segment.deleted) {
+      throw new TidewayError(
+        'TIDEWAY_ERR_OFFSET_OUT_OF_RANGE',
+        `segment ${segment.baseOffset} of ${this.#name()} was deleted by retention`,
+      )
+    }
+    segment.readers++
+    this.#readsInFlight++
+    try {
+      return await work()
+    } finally {
+      segment.readers--
+      if (segment.deleted && segment.readers === 0) await this.#closeQuietly(segment)
+      if (--this.#readsInFlight === 0) this.#readsDrained?.()
     }
   }
 
-  /** The first batch whose max timestamp is >= timestampMs (batch granularity), or null. */
+  /**
+   * The first batch whose maxTimestamp >= timestampMs, at batch granularity: the offset is that
+   * batch's base offset and the timestamp its maxTimestamp (Kafka answers per record; a consumer
+   * seeking there may see a few earlier records of the same batch). Null when no durable batch
+   * is that new.
+   */
   async offsetForTimestamp(timestampMs: bigint): Promise<{ offset: bigint; timestampMs: bigint } | null> {
-    const target = Number(timestampMs)
-    for (const segment of this.#segments) {
-      if (segment.maxTimestamp < timestampMs) continue
-      const i = segment.timeStamps.findIndex((ts) => ts >= target)
-      if (i < 0) continue
-      const offset = segment.baseOffset + BigInt(segment.timeOffsets[i]!)
-      if (offset >= this.#highWatermark) return null
-      return { offset, timestampMs: BigInt(segment.timeStamps[i]!) }
-    }
-    return null
+    if (this.#closed) throw this.#closedError()
+    const highWatermark = this.#highWatermark
+    const segment = this.#segments.find((s) => s.maxTimestamp >= timestampMs)
+    if (!segment) return null
+    return this.#withReader(segment, async () => {
+      let found: { offset: bigint; timestampMs: bigint } | null = null
+      await segment.walkHeaders(segment.scanStartForTimestamp(timestampMs), segment.durableSize, (header) => {
+        if (header.baseOffset >= highWatermark) return false
+        if (header.maxTimestamp < timestampMs) return true
+        found = { offset: header.baseOffset, timestampMs: header.maxTimestamp }
+        return false
+      })
+      return found
+    })
   }
 
-  /** Durable batches from the one containing `fromOffset`, in order. */
+  /**
+   * Every durable batch from the one containing `fromOffset` (or the log start), in order, up to
+   * the high watermark as it moves. For rebuilding state from the log tail; each `batch` is a
+   * view of a read buffer. If retention deletes the segment being scanned, the iteration fails
+   * with TIDEWAY_ERR_OFFSET_OUT_OF_RANGE.
+   */
   async *scanBatchHeaders(fromOffset: bigint): AsyncIterable<{ offset: bigint; header: BatchHeader; batch: Buffer }> {
     let offset = fromOffset < this.logStartOffset ? this.logStartOffset : fromOffset
     while (offset < this.#highWatermark) {
-      const { records } = await this.read(offset, 1024 * 1024)
+      const { records } = await this.read(offset, SCAN_READ_BYTES)
       if (records.length === 0) return
       for (let at = 0; at < records.length; ) {
         const header = readBatchHeader(records, at)
@@ -478,25 +516,35 @@ export class PartitionLog {
   // Retention
 
   /**
-   * Deletes the oldest non-active segments that are past retention.ms (by their newest record)
-   * or that keep the partition above retention.bytes. The log start offset moves to the new first
-   * segment; offsets themselves never change.
+   * Deletes the oldest sealed segments that are past retention.ms (judged by their newest
+   * batch timestamp; a segment without timestamps never expires by time) or whose removal still
+   * leaves at least retention.bytes. The active segment is never deleted, so the log end offset
+   * survives; logStartOffset moves to the new first segment's base offset. Runs one at a time.
    */
-  async applyRetention(): Promise<{ deletedSegments: number }> {
+  applyRetention(): Promise<{ deletedSegments: number }> {
+    if (this.#closed) return Promise.reject(this.#closedError())
+    const run = this.#retention.then(() => this.#applyRetention())
+    this.#retention = run.catch(() => {})
+    return run
+  }
+
+  async #applyRetention(): Promise<{ deletedSegments: number }> {
     if (this.#closed || this.#fenced) return { deletedSegments: 0 }
     const { retentionMs, retentionBytes } = this.#config
-    const now = BigInt(this.#clock.wallMs())
-    let total = this.size()
+    const expiredBefore = BigInt(this.#clock.wallMs()) - BigInt(retentionMs)
+    let remaining = this.size()
     let deleted = 0
     while (this.#segments.length > 1) {
       const oldest = this.#segments[0]!
-      const expired = retentionMs >= 0 && oldest.maxTimestamp >= 0n && oldest.maxTimestamp < now - BigInt(retentionMs)
-      const oversized = retentionBytes >= 0 && total - oldest.size >= retentionBytes
+      const tooOld = oldest.size === 0 || (oldest.maxTimestamp >= 0n && oldest.maxTimestamp < expiredBefore)
+      const expired = retentionMs >= 0 && tooOld
+      const oversized = retentionBytes >= 0 && remaining - oldest.size >= retentionBytes
       if (!expired && !oversized) break
-      this.#segments.shift()
-      total -= oldest.size
+      this.#segments.shift() // from here on, readers and logStartOffset no longer see it
+      oldest.deleted = true
+      remaining -= oldest.size
       deleted++
-      await this.#deleteSegmentFiles(oldest)
+      await this.#deleteSegment(oldest)
     }
     if (deleted > 0) {
       this.#logger.info('retention deleted segments', { deletedSegments: deleted, logStartOffset: this.logStartOffset })
@@ -504,105 +552,140 @@ export class PartitionLog {
     return { deletedSegments: deleted }
   }
 
-  /** Rename-then-unlink, so a crash in between leaves only `.deleted` files that open() removes. */
-  async #deleteSegmentFiles(segment: Segment): Promise<void> {
-    const names = ['.log', '.index', '.timeindex'].map((suffix) => segmentName(segment.baseOffset, suffix))
+  /**
+   * Rename every file to `.deleted`, make that durable, then unlink: a crash in between leaves
+   * only `.deleted` files (or index files without a log), which open() removes. The `.log` goes
+   * first, so the segment is gone as soon as its first rename is.
+   */
+  async #deleteSegment(segment: Segment): Promise<void> {
     const present = new Set(await this.#io.readdir(this.dir))
-    for (const name of names) if (present.has(name)) await this.#io.rename(`${this.dir}/${name}`, `${this.dir}/${name}.deleted`)
+    const names = [SegmentFile.log, SegmentFile.index, SegmentFile.timeIndex]
+      .map((suffix) => segmentFileName(segment.baseOffset, suffix))
+      .filter((name) => present.has(name))
+    for (const name of names) await this.#io.rename(this.#path(name), this.#path(`${name}.deleted`))
     await this.#io.syncDir(this.dir)
-    // Readers may still hold the handle: close it a little later rather than under them.
-    setTimeout(() => void segment.file.close().catch(() => {}), 30_000).unref()
-    for (const name of names) if (present.has(name)) await this.#io.unlink(`${this.dir}/${name}.deleted`)
+    if (segment.readers === 0) await this.#closeQuietly(segment)
+    for (const name of names) await this.#io.unlink(this.#path(`${name}.deleted`))
+  }
+
+  async #closeQuietly(segment: Segment): Promise<void> {
+    await segment.closeFile().catch((err: unknown) => this.#logger.warn('closing a segment file failed', { err }))
   }
 
   // ---------------------------------------------------------------------------------------------
   // Open, recovery and close
 
   async #recover(): Promise<void> {
-    await this.#io.mkdirp(this.dir)
-    const names = await this.#io.readdir(this.dir)
+    const io = this.#io
+    const created = !(await io.exists(this.dir))
+    await io.mkdirp(this.dir)
+    if (created) await io.syncDir(parentOf(this.dir))
+
+    const names = await io.readdir(this.dir)
+    const logs = new Set(names.filter((n) => parseSegmentFileName(n)?.suffix === SegmentFile.log))
+    let removed = false
     for (const name of names) {
-      if (name.endsWith('.deleted') || name.endsWith('.tmp')) await this.#io.unlink(`${this.dir}/${name}`)
+      const parsed = parseSegmentFileName(name)
+      const orphanIndex =
+        parsed !== null && parsed.suffix !== SegmentFile.log && !logs.has(segmentFileName(parsed.baseOffset, SegmentFile.log))
+      if (name.endsWith('.deleted') || name.endsWith('.tmp') || orphanIndex) {
+        await io.unlink(this.#path(name))
+        removed = true
+      }
     }
-    const bases = names
-      .filter((n) => /^\d{20}\.log$/.test(n))
-      .map((n) => BigInt(n.slice(0, SEGMENT_NAME_DIGITS)))
-      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-    const present = new Set(names)
-    if (bases.length === 0) {
-      this.#segments.push(await this.#createSegment(0n))
+    if (removed) await io.syncDir(this.dir)
+
+    const present = new Set(await io.readdir(this.dir))
+    const cleanShutdown = present.has(CLEAN_SHUTDOWN)
+    if (cleanShutdown) {
+      // From here until the next clean close, the last segment may gain unsynced bytes.
+      await io.unlink(this.#path(CLEAN_SHUTDOWN))
+      await io.syncDir(this.dir)
     }
+    const bases = [...logs].map((n) => parseSegmentFileName(n)!.baseOffset).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
     for (let i = 0; i < bases.length; i++) {
-      const base = bases[i]!
       const isLast = i === bases.length - 1
-      const file = await this.#io.open(`${this.dir}/${segmentName(base, '.log')}`, 'write')
-      const segment = new Segment(base, file, this.#clock.wallMs())
-      segment.size = await file.size()
-      const trusted = !isLast && (await this.#loadIndexes(segment, bases[i + 1]!, present))
-      if (!trusted) await this.#scanSegment(segment, isLast)
-      segment.durableSize = segment.size
-      this.#segments.push(segment)
+      const nextBase = isLast ? null : bases[i + 1]!
+      this.#segments.push(await this.#loadSegment(bases[i]!, nextBase, present, !isLast || cleanShutdown))
     }
-    const active = this.#active
-    this.#logEndOffset = active.nextOffset
-    this.#highWatermark = active.nextOffset
+    if (this.#segments.length === 0) this.#segments.push(await this.#createSegment(0n))
+    this.#logEndOffset = this.#active.nextOffset
+    this.#highWatermark = this.#active.nextOffset
   }
 
-  /** Loads a sealed segment's index files; false when missing or implausible (then we scan). */
-  async #loadIndexes(segment: Segment, nextBase: bigint, present: Set<string>): Promise<boolean> {
-    const indexName = segmentName(segment.baseOffset, '.index')
-    const timeName = segmentName(segment.baseOffset, '.timeindex')
+  async #loadSegment(
+    baseOffset: bigint,
+    nextBase: bigint | null,
+    present: Set<string>,
+    mayTrustIndexes: boolean,
+  ): Promise<Segment> {
+    const file = await this.#io.open(this.#path(segmentFileName(baseOffset, SegmentFile.log)), 'write')
+    const segment = new Segment(baseOffset, file, this.#clock.wallMs())
+    try {
+      segment.size = await file.size()
+      const trusted = mayTrustIndexes && (await this.#loadVerifiedIndexes(segment, nextBase, present))
+      if (!trusted) {
+        segment.resetIndexes()
+        await this.#scanSegment(segment, nextBase)
+      }
+      segment.durableSize = segment.size
+      if (nextBase === null) segment.rollClockStartMs = await this.#rollClockStart(segment)
+      return segment
+    } catch (err) {
+      await segment.closeFile().catch(() => {})
+      throw err
+    }
+  }
+
+  /**
+   * Loads a segment's index files and checks them against the log: plausible entries, the batch
+   * at the last offset-index entry really has that offset, and the headers after it lead exactly
+   * to the end of the file with offsets following on. False means "scan instead".
+   */
+  async #loadVerifiedIndexes(segment: Segment, nextBase: bigint | null, present: Set<string>): Promise<boolean> {
+    const indexName = segmentFileName(segment.baseOffset, SegmentFile.index)
+    const timeName = segmentFileName(segment.baseOffset, SegmentFile.timeIndex)
     if (!present.has(indexName) || !present.has(timeName)) return false
-    const index = await this.#io.readFile(`${this.dir}/${indexName}`)
-    const time = await this.#io.readFile(`${this.dir}/${timeName}`)
-    if (index.length % 8 !== 0 || time.length % 12 !== 0 || (segment.size > 0 && index.length === 0)) return false
-    const span = Number(nextBase - segment.baseOffset)
-    let lastPosition = -1
-    let lastRelative = -1
-    for (let at = 0; at < index.length; at += 8) {
-      const relative = index.readUInt32BE(at)
-      const position = index.readUInt32BE(at + 4)
-      if (relative <= lastRelative || position <= lastPosition || position >= segment.size || relative >= span) return false
-      segment.indexOffsets.push(relative)
-      segment.indexPositions.push(position)
-      lastRelative = relative
-      lastPosition = position
+    const index = await this.#io.readFile(this.#path(indexName))
+    const last = segment.loadIndexes(index, await this.#io.readFile(this.#path(timeName)))
+    if (!last) return false
+    let expected = last.offset
+    try {
+      const end = await segment.walkHeaders(last.position, segment.size, (header) => {
+        if (header.baseOffset !== expected) return false
+        segment.trackTail(header, LOG_OVERHEAD + header.batchLength)
+        expected = lastOffsetOf(header) + 1n
+        return true
+      })
+      if (end !== segment.size) return false
+    } catch {
+      return false
     }
-    for (let at = 0; at < time.length; at += 12) {
-      const ts = time.readBigInt64BE(at)
-      const relative = time.readUInt32BE(at + 8)
-      if (ts < segment.maxTimestamp || relative >= span) return false
-      segment.timeStamps.push(Number(ts))
-      segment.timeOffsets.push(relative)
-      segment.maxTimestamp = ts
-    }
-    segment.nextOffset = nextBase
-    return true
+    if (segment.lastTimeIndexOffset >= segment.nextOffset && segment.size > 0) return false
+    return nextBase === null || segment.nextOffset <= nextBase
   }
 
   /**
    * Re-reads a segment batch by batch, rebuilding its indexes, and cuts it at the first torn or
-   * invalid batch. In the last segment that is a crash's unsynced tail (never acknowledged); in
-   * an older one it is corruption, reported loudly, and the later segments are kept.
+   * invalid batch. In the last segment that is a crash's unsynced tail (never acknowledged under
+   * `always`); in a sealed one it is corruption, reported loudly, and the later segments are kept.
    */
-  async #scanSegment(segment: Segment, isLast: boolean): Promise<void> {
+  async #scanSegment(segment: Segment, nextBase: bigint | null): Promise<void> {
+    const isLast = nextBase === null
     let position = 0
-    let expectedOffset = segment.baseOffset
     let problem: string | null = null
-    const header = Buffer.allocUnsafe(BATCH_HEADER_SIZE)
+    const reader = new ChunkedReader(segment.file, segment.size)
     while (position < segment.size) {
       if (position + BATCH_HEADER_SIZE > segment.size) {
-        problem = `${segment.size - position} trailing bytes`
+        problem = `${segment.size - position} trailing bytes are too few for a batch`
         break
       }
-      await this.#readExactly(segment.file, header, position)
-      const length = LOG_OVERHEAD + header.readInt32BE(8)
+      const length = LOG_OVERHEAD + (await reader.view(position, BATCH_HEADER_SIZE)).readInt32BE(8)
       if (length < BATCH_HEADER_SIZE || position + length > segment.size) {
         problem = `batch at ${position} declares ${length} bytes, ${segment.size - position} remain`
         break
       }
-      const batch = Buffer.allocUnsafe(length)
-      await this.#readExactly(segment.file, batch, position)
+      const batch = await reader.view(position, length)
       let parsed: BatchHeader
       try {
         parsed = validateBatch(batch)
@@ -610,18 +693,32 @@ export class PartitionLog {
         problem = `batch at ${position}: ${(err as Error).message}`
         break
       }
-      if (parsed.baseOffset !== expectedOffset) {
-        problem = `batch at ${position} has base offset ${parsed.baseOffset}, expected ${expectedOffset}`
+      if (parsed.baseOffset !== segment.nextOffset) {
+        problem = `batch at ${position} has base offset ${parsed.baseOffset}, expected ${segment.nextOffset}`
         break
       }
-      segment.track(parsed, position, length, this.#config.indexIntervalBytes)
-      expectedOffset = segment.nextOffset
+      if (!segment.fitsRelativeOffset(lastOffsetOf(parsed)) || (nextBase !== null && lastOffsetOf(parsed) >= nextBase)) {
+        problem = `batch at ${position} ends at offset ${lastOffsetOf(parsed)}, beyond this segment`
+        break
+      }
+      segment.track(parsed, position, this.#config.indexIntervalBytes)
       position += length
     }
     if (problem) {
-      const details = { segment: segmentName(segment.baseOffset, '.log'), truncatedBytes: segment.size - position, nextOffset: expectedOffset, problem }
-      if (isLast) this.#logger.warn('recovery: truncating torn tail of the active segment', details)
-      else this.#logger.error('recovery: corruption inside a sealed segment; truncating it there, later segments kept', details)
+      const details = {
+        segment: segmentFileName(segment.baseOffset, SegmentFile.log),
+        truncatedBytes: segment.size - position,
+        keptUpToOffset: segment.nextOffset,
+        problem,
+      }
+      if (isLast) this.#logger.warn('recovery: cutting the torn tail of the last segment', details)
+      else {
+        this.#logger.error(
+          'recovery: corruption inside a sealed segment; cutting that segment there and keeping the later ' +
+            'segments (the offsets between the cut and the next segment are lost)',
+          { ...details, nextSegmentBaseOffset: nextBase },
+        )
+      }
       await segment.file.truncate(position)
       await segment.file.datasync()
       segment.size = position
@@ -629,25 +726,55 @@ export class PartitionLog {
     if (!isLast) await this.#writeIndexes(segment)
   }
 
+  /**
+   * When the recovered active segment started counting towards segment.ms: its first batch's
+   * timestamp, kept within [now - segmentMs, now] so neither a restart nor a producer's skewed
+   * clock holds a roll back forever or forces one per append.
+   */
+  async #rollClockStart(segment: Segment): Promise<number> {
+    const now = this.#clock.wallMs()
+    if (segment.size === 0) return now
+    let first = -1
+    await segment.walkHeaders(0, segment.size, (header) => {
+      first = Number(header.maxTimestamp)
+      return false
+    })
+    if (first < 0) return now
+    return Math.min(now, Math.max(first, now - this.#config.segmentMs))
+  }
+
+  /**
+   * Waits for queued appends, syncs, writes the active segment's indexes and the clean-shutdown
+   * marker (unless fenced), and closes every file. Every later call fails with
+   * TIDEWAY_ERR_CLOSED. Rejects with TIDEWAY_ERR_STORAGE_IO if the final sync fails.
+   */
   async close(): Promise<void> {
     if (this.#closed) return
-    while (this.#writing) await this.#writing
     this.#closed = true
     if (this.#flushTimer) clearInterval(this.#flushTimer)
+    while (this.#writeLoopDone) await this.#writeLoopDone
+    await this.#periodicSync
+    await this.#retention
+    if (this.#readsInFlight > 0) await new Promise<void>((resolve) => (this.#readsDrained = resolve))
     this.#listeners.clear()
-    for (const segment of this.#segments) {
-      if (!this.#fenced) await segment.file.datasync().catch((err: unknown) => this.#fence(err))
-      await segment.file.close().catch(() => {})
+    let failure: unknown = null
+    if (!this.#fenced) {
+      try {
+        await this.#active.file.datasync()
+        await this.#writeIndexes(this.#active)
+        await writeFileDurably(this.#io, this.dir, CLEAN_SHUTDOWN, Buffer.alloc(0))
+      } catch (err) {
+        this.#fence(err)
+        failure = err
+      }
     }
+    for (const segment of this.#segments) await this.#closeQuietly(segment)
+    if (failure) throw new TidewayError('TIDEWAY_ERR_STORAGE_IO', `closing ${this.#name()}`, { cause: failure })
   }
+
 }
 
-export interface PartitionLogOptions {
-  dir: string
-  topic: string
-  partition: number
-  io: FileIO
-  config: LogConfig
-  clock: Clock
-  logger: Logger
+function parentOf(path: string): string {
+  const cut = path.replace(/\/+$/, '').lastIndexOf('/')
+  return cut <= 0 ? (cut === 0 ? '/' : '.') : path.slice(0, cut)
 }

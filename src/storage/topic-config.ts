@@ -1,8 +1,10 @@
 // Topic configuration: one table of keys (Kafka's names), each with its type, default,
 // validation and documentation. CreateTopics validates against it, DescribeConfigs lists it,
-// and the partition log reads its settings from the parsed result.
+// the TopicConfig type is derived from it, and the partition log reads its settings through
+// toLogConfig. Adding a key means adding one row here.
 
 import { TidewayError } from '../errors.ts'
+import type { FlushPolicy, LogConfig } from './partition-log.ts'
 
 type ConfigType = 'long' | 'int' | 'string'
 
@@ -11,97 +13,116 @@ interface ConfigSpec {
   readonly type: ConfigType
   readonly default: number | string
   readonly doc: string
-  /** Returns an error message, or undefined when the value is acceptable. */
-  readonly check?: (value: number | string) => string | undefined
+  /** Returns why the value is unacceptable, or undefined when it is fine. */
+  readonly check: (value: number | string) => string | undefined
 }
 
-const atLeast = (min: number) => (v: number | string) => (typeof v === 'number' && v < min ? `must be at least ${min}` : undefined)
-const oneOf = (...allowed: string[]) => (v: number | string) =>
-  allowed.includes(String(v)) ? undefined : `must be one of ${allowed.join(', ')}`
+const INT32_MAX = 2 ** 31 - 1
+
+const between = (min: number, max: number) => (v: number | string) =>
+  typeof v === 'number' && (v < min || v > max) ? `must be between ${min} and ${max}` : undefined
+const atLeast = (min: number) => between(min, Number.MAX_SAFE_INTEGER)
+const oneOf =
+  (...allowed: string[]) =>
+  (v: number | string) =>
+    allowed.includes(String(v)) ? undefined : `must be one of ${allowed.join(', ')}`
 
 export const topicConfigTable = [
   {
     name: 'cleanup.policy',
     type: 'string',
     default: 'delete',
-    doc: 'What happens to old segments: "delete" removes them by retention.ms and retention.bytes.',
+    doc: 'What happens to old segments: "delete" removes them by retention.ms and retention.bytes (compaction is not supported).',
     check: oneOf('delete'),
   },
   {
     name: 'retention.ms',
     type: 'long',
     default: 604800000,
-    doc: 'Delete a segment once its newest record is older than this (-1: keep forever).',
+    doc: 'Delete a closed segment once its newest record timestamp is older than this many milliseconds (-1: keep forever).',
     check: atLeast(-1),
   },
   {
     name: 'retention.bytes',
     type: 'long',
     default: -1,
-    doc: 'Delete the oldest segments while a partition is larger than this (-1: no limit).',
+    doc: 'Delete the oldest closed segments while the partition would still hold at least this many bytes without them (-1: no limit).',
     check: atLeast(-1),
   },
   {
     name: 'segment.bytes',
     type: 'int',
     default: 134217728,
-    doc: 'Start a new segment file when the active one would grow past this size.',
-    check: atLeast(1024),
+    doc: 'Start a new segment file when the active one would grow past this many bytes. Retention deletes whole segments.',
+    // Index entries store file positions as u32, so a segment must stay below 2 GiB.
+    check: between(1024, INT32_MAX),
   },
   {
     name: 'segment.ms',
     type: 'long',
     default: 604800000,
-    doc: 'Start a new segment file when the active one is older than this.',
+    doc: 'Start a new segment file when the active one is older than this many milliseconds, so time retention can delete it.',
     check: atLeast(1),
   },
   {
     name: 'max.message.bytes',
     type: 'int',
     default: 1048588,
-    doc: 'Largest record batch accepted (after compression); larger ones get MESSAGE_TOO_LARGE.',
-    check: atLeast(0),
+    doc: 'Largest record batch accepted, after compression; a larger one is refused with MESSAGE_TOO_LARGE.',
+    check: between(0, INT32_MAX),
   },
   {
     name: 'message.timestamp.type',
     type: 'string',
     default: 'CreateTime',
-    doc: 'Record timestamps are the producer\'s (CreateTime); LogAppendTime is not supported yet.',
+    doc: "Record timestamps are the producer's (CreateTime). LogAppendTime is not supported yet.",
     check: oneOf('CreateTime'),
   },
 ] as const satisfies readonly ConfigSpec[]
 
-export type TopicConfigName = (typeof topicConfigTable)[number]['name']
+type Spec = (typeof topicConfigTable)[number]
+export type TopicConfigName = Spec['name']
 
-export interface TopicConfig {
-  'cleanup.policy': string
-  'retention.ms': number
-  'retention.bytes': number
-  'segment.bytes': number
-  'segment.ms': number
-  'max.message.bytes': number
-  'message.timestamp.type': string
-}
+/** The effective configuration of a topic: every key of the table, typed by its row. */
+export type TopicConfig = { readonly [S in Spec as S['name']]: S['type'] extends 'string' ? string : number }
+
+/** Bytes of log between two sparse offset-index entries (Kafka's index.interval.bytes). */
+export const INDEX_INTERVAL_BYTES = 4096
 
 const byName = new Map<string, ConfigSpec>(topicConfigTable.map((spec) => [spec.name, spec]))
 
-/** Parses explicitly set entries over the defaults; an unknown key or a bad value is an error. */
+/**
+ * Parses explicitly set entries (string values, as they arrive in CreateTopics) over the
+ * defaults. An unknown key or a bad value is a TIDEWAY_ERR_CONFIG naming the key.
+ */
 export function parseTopicConfig(entries: Readonly<Record<string, string>>): TopicConfig {
   const config: Record<string, number | string> = {}
   for (const spec of topicConfigTable) config[spec.name] = spec.default
   for (const [name, raw] of Object.entries(entries)) {
     const spec = byName.get(name)
-    if (!spec) throw new TidewayError('TIDEWAY_ERR_CONFIG', `unknown topic config "${name}"`)
+    if (!spec) throw new TidewayError('TIDEWAY_ERR_CONFIG', `unknown topic config "${name}"`, { context: { config: name } })
     let value: number | string = raw
     if (spec.type !== 'string') {
       value = Number(raw)
       if (raw.trim() === '' || !Number.isSafeInteger(value)) {
-        throw new TidewayError('TIDEWAY_ERR_CONFIG', `${name} must be an integer, got "${raw}"`)
+        throw new TidewayError('TIDEWAY_ERR_CONFIG', `${name} must be an integer, got "${raw}"`, { context: { config: name } })
       }
     }
-    const problem = spec.check?.(value)
-    if (problem) throw new TidewayError('TIDEWAY_ERR_CONFIG', `${name} ${problem}, got "${raw}"`)
+    const problem = spec.check(value)
+    if (problem) throw new TidewayError('TIDEWAY_ERR_CONFIG', `${name} ${problem}, got "${raw}"`, { context: { config: name } })
     config[name] = value
   }
-  return config as unknown as TopicConfig
+  return config as TopicConfig
+}
+
+/** The partition log's view of a topic's configuration. */
+export function toLogConfig(config: TopicConfig, flush: FlushPolicy): LogConfig {
+  return {
+    segmentBytes: config['segment.bytes'],
+    segmentMs: config['segment.ms'],
+    retentionMs: config['retention.ms'],
+    retentionBytes: config['retention.bytes'],
+    indexIntervalBytes: INDEX_INTERVAL_BYTES,
+    flush,
+  }
 }

@@ -1,255 +1,208 @@
+// The partition log's everyday contract: dense offsets across segment rolls, reads by offset
+// (containing batch, maxBytes with KIP-74, the high watermark as the ceiling), timestamp
+// lookups, reopening, and what a closed log refuses.
 import assert from 'node:assert/strict'
-import { appendFileSync, readdirSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs'
-import { randomBytes } from 'node:crypto'
+import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, test } from 'node:test'
+import { test } from 'node:test'
 import { ManualClock } from '../../../src/clock.ts'
 import { isTidewayError } from '../../../src/errors.ts'
-import { silentLogger } from '../../../src/logger.ts'
 import { readBatchHeader } from '../../../src/protocol/record-batch.ts'
-import { nodeFileIO, type FileIO } from '../../../src/storage/file-io.ts'
-import { PartitionLog, type LogConfig } from '../../../src/storage/partition-log.ts'
 import { buildBatch, valuesOf } from '../../helpers/batches.ts'
-import { tempDir } from '../../helpers/broker-process.ts'
 import { FaultyFileIO } from '../../helpers/faulty-file-io.ts'
+import { appendValues, crashCopy, openLog, partitionDir, readAll, readAllValues, segmentFiles } from './helpers.ts'
 
-const dirs: { remove(): void }[] = []
-afterEach(() => {
-  for (const d of dirs.splice(0)) d.remove()
-})
+const opts = { timeout: 30_000 }
 
-const baseConfig: LogConfig = {
-  segmentBytes: 1024 * 1024,
-  segmentMs: 7 * 24 * 3600 * 1000,
-  retentionMs: -1,
-  retentionBytes: -1,
-  indexIntervalBytes: 256,
-  flush: { mode: 'always' },
-}
-
-function newDir(): string {
-  const d = tempDir('tideway-log-')
-  dirs.push(d)
-  return join(d.path, 'topic-0')
-}
-
-function open(dir: string, config: Partial<LogConfig> = {}, io: FileIO = nodeFileIO, clock = new ManualClock()) {
-  return PartitionLog.open({ dir, topic: 'topic', partition: 0, io, clock, logger: silentLogger, config: { ...baseConfig, ...config } })
-}
-
-async function appendValues(log: PartitionLog, values: string[], baseTimestamp?: bigint) {
-  const { batch, header } = buildBatch(values.map((value) => ({ value })), baseTimestamp === undefined ? {} : { baseTimestamp })
-  return log.append(batch, header)
-}
-
-async function readAllValues(log: PartitionLog): Promise<string[]> {
-  const values: string[] = []
-  let offset = log.logStartOffset
-  while (offset < log.highWatermark) {
-    const { records } = await log.read(offset, 4096)
-    const batchValues = valuesOf(records)
-    let at = 0
-    while (at < records.length) {
-      const h = readBatchHeader(records, at)
-      offset = h.baseOffset + BigInt(h.lastOffsetDelta) + 1n
-      at += 12 + h.batchLength
-    }
-    values.push(...batchValues)
-  }
-  return values
-}
-
-test('appends get dense offsets across segment rolls and read back in order', { timeout: 30_000 }, async () => {
-  const dir = newDir()
-  const log = await open(dir, { segmentBytes: 1024 })
+test('appends get dense offsets across segment rolls and read back in order', opts, async () => {
+  const dir = partitionDir()
+  const log = await openLog(dir, { config: { segmentBytes: 1024 } })
   const expected: string[] = []
   for (let i = 0; i < 40; i++) {
     const values = [`a${i}`, `b${i}`, `c${i}`]
     const result = await appendValues(log, values)
-    assert.equal(result.baseOffset, BigInt(i * 3))
-    assert.equal(result.lastOffset, BigInt(i * 3 + 2))
+    assert.deepEqual([result.baseOffset, result.lastOffset, result.logAppendTimeMs], [BigInt(i * 3), BigInt(i * 3 + 2), -1n])
     expected.push(...values)
   }
   assert.ok(log.segmentCount > 3, `rolled into ${log.segmentCount} segments`)
   assert.equal(log.highWatermark, 120n)
+  assert.equal(log.logEndOffset, 120n)
   assert.deepEqual(await readAllValues(log), expected)
+  const records = await readAll(log)
+  assert.deepEqual(
+    records.map((r) => r.offset),
+    records.map((_, i) => BigInt(i)),
+    'every record carries its own dense offset',
+  )
+  // Each segment is named by its first offset, zero-padded so `ls` sorts numerically, and none
+  // grew past segment.bytes.
+  const logs = segmentFiles(readdirSync(dir), '.log')
+  for (const name of logs) {
+    assert.match(name, /^\d{20}\.log$/)
+    assert.ok(statSync(join(dir, name)).size <= 1024)
+    const first = (await log.read(BigInt(name.slice(0, 20)), 1)).records
+    assert.equal(readBatchHeader(first).baseOffset, BigInt(name.slice(0, 20)))
+  }
   await log.close()
 })
 
-test('a read starting mid-batch returns the whole batch that contains the offset', { timeout: 30_000 }, async () => {
-  const log = await open(newDir())
-  await appendValues(log, ['x0', 'x1', 'x2'])
-  await appendValues(log, ['y0', 'y1'])
-  const { records } = await log.read(4n, 1 << 20)
-  assert.equal(readBatchHeader(records).baseOffset, 3n)
-  assert.deepEqual(valuesOf(records), ['y0', 'y1'])
+test('a read starting mid-batch returns the whole batch that contains the offset', opts, async () => {
+  const log = await openLog(partitionDir(), { config: { indexIntervalBytes: 1 } })
+  for (let i = 0; i < 20; i++) await appendValues(log, [`x${i}`, `y${i}`, `z${i}`])
+  for (const offset of [0n, 1n, 2n, 31n, 59n]) {
+    const { records } = await log.read(offset, 1)
+    const header = readBatchHeader(records)
+    assert.ok(header.baseOffset <= offset && offset <= header.baseOffset + 2n, `offset ${offset} in its batch`)
+    assert.equal(records.length, 12 + header.batchLength, 'exactly one batch')
+  }
   await log.close()
 })
 
-test('maxBytes bounds a read but the first batch is returned whole even when larger', { timeout: 30_000 }, async () => {
-  const log = await open(newDir())
+test('maxBytes bounds a read, but the first batch is returned whole even when larger (KIP-74)', opts, async () => {
+  const log = await openLog(partitionDir())
   const big = 'z'.repeat(5000)
   await appendValues(log, [big])
-  await appendValues(log, ['small'])
-  const first = await log.read(0n, 100)
-  assert.deepEqual(valuesOf(first.records), [big], 'one oversized batch, whole')
-  const both = await log.read(0n, 1 << 20)
-  assert.deepEqual(valuesOf(both.records), [big, 'small'])
+  for (let i = 0; i < 10; i++) await appendValues(log, [`small${i}`])
+  assert.deepEqual(valuesOf((await log.read(0n, 100)).records), [big], 'one oversized batch, whole')
+  const fromSmall = await log.read(1n, 300)
+  assert.ok(fromSmall.records.length <= 300, `${fromSmall.records.length} bytes within maxBytes`)
+  assert.ok(valuesOf(fromSmall.records).length >= 2, 'as many whole batches as fit')
+  assert.deepEqual(valuesOf((await log.read(0n, 1 << 20)).records).length, 11)
   await log.close()
 })
 
-test('reads outside [logStartOffset, highWatermark] are refused and the end reads empty', { timeout: 30_000 }, async () => {
-  const log = await open(newDir())
+test('reads outside [logStartOffset, highWatermark] are refused and the high watermark reads empty', opts, async () => {
+  const log = await openLog(partitionDir())
   await appendValues(log, ['only'])
-  assert.equal((await log.read(1n, 100)).records.length, 0)
-  await assert.rejects(log.read(2n, 100), (err) => isTidewayError(err, 'TIDEWAY_ERR_OFFSET_OUT_OF_RANGE'))
+  const atEnd = await log.read(1n, 100)
+  assert.deepEqual([atEnd.records.length, atEnd.highWatermark, atEnd.logStartOffset], [0, 1n, 0n])
+  const outOfRange = (err: unknown) => isTidewayError(err, 'TIDEWAY_ERR_OFFSET_OUT_OF_RANGE') && !err.retriable
+  await assert.rejects(log.read(2n, 100), outOfRange)
+  await assert.rejects(log.read(-1n, 100), outOfRange)
   await log.close()
 })
 
-test('offsetForTimestamp finds the first batch whose newest record is at or after the time', { timeout: 30_000 }, async () => {
-  const log = await open(newDir(), { segmentBytes: 1024 })
-  for (let i = 0; i < 30; i++) await appendValues(log, [`t${i}`, `u${i}`], 1_000_000n + BigInt(i) * 100n)
-  // Batch i holds two records at 1_000_000 + 100i and one ms later.
-  assert.deepEqual(await log.offsetForTimestamp(1_000_000n + 1501n), { offset: 30n, timestampMs: 1_001_501n })
-  assert.deepEqual(await log.offsetForTimestamp(1_000_000n + 1502n), { offset: 32n, timestampMs: 1_001_601n })
-  assert.deepEqual(await log.offsetForTimestamp(0n), { offset: 0n, timestampMs: 1_000_001n })
-  assert.equal(await log.offsetForTimestamp(9_999_999n), null)
+test('offsetForTimestamp names the first batch whose max timestamp is at or after the time', opts, async () => {
+  // Producer timestamps are not monotonic: a sparse time index must still give the exact batch.
+  const dir = partitionDir()
+  const config = { segmentBytes: 2048, indexIntervalBytes: 300 }
+  const log = await openLog(dir, { config })
+  const batches: { offset: bigint; maxTimestamp: bigint }[] = []
+  let seed = 7
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
+  for (let i = 0; i < 120; i++) {
+    const baseTimestamp = 1_000_000n + BigInt(i * 100) + BigInt(Math.floor(random() * 700) - 350)
+    const result = await appendValues(log, [`t${i}`, `u${i}`], { baseTimestamp })
+    batches.push({ offset: result.baseOffset, maxTimestamp: baseTimestamp + 1n })
+  }
+  const expected = (target: bigint) => {
+    const hit = batches.find((b) => b.maxTimestamp >= target)
+    return hit ? { offset: hit.offset, timestampMs: hit.maxTimestamp } : null
+  }
+  const targets = [0n, 999_000n, 1_000_000n, 1_004_321n, 1_006_000n, 1_011_800n, 1_012_400n, 2_000_000n]
+  for (let t = 1_000_000n; t < 1_012_500n; t += 137n) targets.push(t)
+  const check = async (label: string, subject: typeof log) => {
+    for (const target of targets) assert.deepEqual(await subject.offsetForTimestamp(target), expected(target), `${label} @${target}`)
+  }
+  await check('live', log)
+  const crashed = crashCopy(dir)
+  await log.close()
+  const reopened = await openLog(dir, { config })
+  await check('after a clean reopen', reopened)
+  await reopened.close()
+  const recovered = await openLog(crashed, { config })
+  await check('after crash recovery', recovered)
+  assert.equal(await recovered.offsetForTimestamp(9_999_999n), null)
+  await recovered.close()
+})
+
+test('scanBatchHeaders yields every durable batch from the one containing the offset', opts, async () => {
+  const log = await openLog(partitionDir(), { config: { segmentBytes: 1024 } })
+  for (let i = 0; i < 30; i++) await appendValues(log, [`s${i}`, `t${i}`], { producerId: 5n, producerEpoch: 0, baseSequence: i * 2 })
+  const seen = []
+  for await (const { offset, header, batch } of log.scanBatchHeaders(21n)) {
+    assert.equal(batch.length, 12 + header.batchLength)
+    assert.equal(readBatchHeader(batch).baseOffset, offset)
+    seen.push([offset, header.baseSequence])
+  }
+  assert.deepEqual(seen[0], [20n, 20])
+  assert.equal(seen.length, 20)
+  assert.deepEqual(seen.at(-1), [58n, 58])
   await log.close()
 })
 
-test('a log reopened after a clean close has every batch and continues its offsets', { timeout: 30_000 }, async () => {
-  const dir = newDir()
-  const log = await open(dir, { segmentBytes: 1024 })
+test('a log reopened after a clean close has every batch and continues its offsets', opts, async () => {
+  const dir = partitionDir()
+  const config = { segmentBytes: 1024 }
+  const log = await openLog(dir, { config })
   const expected: string[] = []
   for (let i = 0; i < 30; i++) {
     expected.push(`v${i}`)
     await appendValues(log, [`v${i}`])
   }
   await log.close()
-  const reopened = await open(dir, { segmentBytes: 1024 })
+  const io = new FaultyFileIO()
+  const reopened = await openLog(dir, { config, io })
+  const logBytes = segmentFiles(readdirSync(dir), '.log').reduce((sum, n) => sum + statSync(join(dir, n)).size, 0)
+  assert.ok(io.bytesRead < logBytes / 2, `a clean open trusts the indexes: read ${io.bytesRead} of ${logBytes} bytes`)
   assert.equal(reopened.highWatermark, 30n)
   assert.deepEqual(await readAllValues(reopened), expected)
   assert.equal((await appendValues(reopened, ['next'])).baseOffset, 30n)
   await reopened.close()
 })
 
-test('a torn tail loses only the torn batch and offsets continue densely after it', { timeout: 30_000 }, async () => {
-  const dir = newDir()
-  const log = await open(dir)
-  for (let i = 0; i < 10; i++) await appendValues(log, [`r${i}-a`, `r${i}-b`])
-  await log.close()
-  const segment = join(dir, readdirSync(dir).filter((n) => n.endsWith('.log')).sort().at(-1)!)
-  truncateSync(segment, statSync(segment).size - 5)
-  const reopened = await open(dir)
-  assert.equal(reopened.highWatermark, 18n)
-  assert.equal((await appendValues(reopened, ['after'])).baseOffset, 18n)
-  assert.deepEqual((await readAllValues(reopened)).slice(-3), ['r8-a', 'r8-b', 'after'])
-  await reopened.close()
-})
-
-test('garbage appended to the tail (1 to 1024 bytes) is cut off on recovery', { timeout: 30_000 }, async () => {
-  for (const size of [1, 13, 61, 200, 1024]) {
-    const dir = newDir()
-    const log = await open(dir)
-    for (let i = 0; i < 5; i++) await appendValues(log, [`g${i}`])
-    await log.close()
-    const segment = join(dir, readdirSync(dir).find((n) => n.endsWith('.log'))!)
-    const before = statSync(segment).size
-    appendFileSync(segment, randomBytes(size))
-    const reopened = await open(dir)
-    assert.equal(reopened.highWatermark, 5n, `${size} garbage bytes`)
-    assert.equal(statSync(segment).size, before)
-    await reopened.close()
-  }
-})
-
-test('missing or corrupt index files are rebuilt from the log', { timeout: 30_000 }, async () => {
-  const dir = newDir()
-  const log = await open(dir, { segmentBytes: 1024 })
-  const expected: string[] = []
-  for (let i = 0; i < 40; i++) {
-    expected.push(`i${i}`)
-    await appendValues(log, [`i${i}`], 2_000_000n + BigInt(i))
-  }
-  await log.close()
-  const indexes = readdirSync(dir).filter((n) => n.endsWith('.index')).sort()
-  assert.ok(indexes.length >= 2)
-  unlinkSync(join(dir, indexes[0]!))
-  writeFileSync(join(dir, indexes[1]!), randomBytes(13))
-  const reopened = await open(dir, { segmentBytes: 1024 })
-  assert.deepEqual(await readAllValues(reopened), expected)
-  assert.deepEqual(await reopened.offsetForTimestamp(2_000_020n), { offset: 20n, timestampMs: 2_000_020n })
-  await reopened.close()
-})
-
-test('retention by size moves the log start offset and offsets are never reused after restart', { timeout: 30_000 }, async () => {
-  const dir = newDir()
-  const log = await open(dir, { segmentBytes: 1024, retentionBytes: 2048 })
-  for (let i = 0; i < 60; i++) await appendValues(log, [`s${i}`])
-  const { deletedSegments } = await log.applyRetention()
-  assert.ok(deletedSegments > 0)
-  assert.ok(log.logStartOffset > 0n)
-  assert.ok(log.size() >= 2048 - 1024 && log.size() <= 2048 + 1024)
-  const start = log.logStartOffset
-  await assert.rejects(log.read(0n, 100), (err) => isTidewayError(err, 'TIDEWAY_ERR_OFFSET_OUT_OF_RANGE'))
-  await log.close()
-  const reopened = await open(dir, { segmentBytes: 1024, retentionBytes: 2048 })
-  assert.equal(reopened.logStartOffset, start)
-  assert.equal((await appendValues(reopened, ['later'])).baseOffset, 60n)
-  await reopened.close()
-})
-
-test('retention by time deletes segments whose newest record is older than retention.ms', { timeout: 30_000 }, async () => {
-  const clock = new ManualClock(10_000_000)
-  const log = await open(newDir(), { segmentBytes: 1024, retentionMs: 60_000 }, nodeFileIO, clock)
-  for (let i = 0; i < 20; i++) await appendValues(log, [`old${i}`], BigInt(clock.wallMs()))
-  clock.advance(120_000)
-  for (let i = 0; i < 20; i++) await appendValues(log, [`new${i}`], BigInt(clock.wallMs()))
-  await log.applyRetention()
-  const remaining = await readAllValues(log)
-  assert.ok(remaining.includes('new19'))
-  assert.ok(!remaining.includes('old0'), 'expired segments are gone')
-  assert.ok(log.logStartOffset > 0n && log.logStartOffset <= 20n)
-  await log.close()
-})
-
-test('concurrent appends share fdatasyncs (group commit) and get offsets in call order', { timeout: 30_000 }, async () => {
-  const io = new FaultyFileIO()
-  const log = await open(newDir(), {}, io)
-  const before = io.datasyncs
-  const results = await Promise.all(Array.from({ length: 50 }, (_, i) => appendValues(log, [`c${i}`])))
-  const syncs = io.datasyncs - before
-  assert.deepEqual(results.map((r) => r.baseOffset), results.map((_, i) => BigInt(i)))
-  assert.ok(syncs < 50 && syncs >= 1, `50 appends used ${syncs} fdatasyncs`)
-  await log.close()
-})
-
-test('a failed fdatasync fences the partition: nothing unsynced is acknowledged, acked data survives', { timeout: 30_000 }, async () => {
-  const dir = newDir()
-  const io = new FaultyFileIO()
-  const log = await open(dir, {}, io)
-  for (let i = 0; i < 5; i++) await appendValues(log, [`ok${i}`])
-  io.failDatasyncAt = io.datasyncs + 1
-  await assert.rejects(appendValues(log, ['lost']), (err) => isTidewayError(err) && err.retriable)
-  assert.ok(log.fenced, 'partition fenced')
-  io.failDatasyncAt = Number.POSITIVE_INFINITY // the disk "recovers": the partition must stay fenced
-  await assert.rejects(appendValues(log, ['later']), (err) => isTidewayError(err, 'TIDEWAY_ERR_STORAGE_FENCED'))
-  assert.equal(log.highWatermark, 5n, 'the unsynced batch never became visible')
-  assert.deepEqual(await readAllValues(log), ['ok0', 'ok1', 'ok2', 'ok3', 'ok4'])
-  await log.close()
-  const reopened = await open(dir)
-  const values = await readAllValues(reopened)
-  assert.deepEqual(values.slice(0, 5), ['ok0', 'ok1', 'ok2', 'ok3', 'ok4'])
-  await reopened.close()
-})
-
-test('a failed write fences the partition with a retriable error', { timeout: 30_000 }, async () => {
-  const io = new FaultyFileIO()
-  io.failureCode = 'ENOSPC'
-  const log = await open(newDir(), {}, io)
+test('the active segment rolls once it is older than segment.ms', opts, async () => {
+  const clock = new ManualClock()
+  const log = await openLog(partitionDir(), { clock, config: { segmentMs: 60_000 } })
   await appendValues(log, ['first'])
-  io.failWriteAt = io.writes + 1
-  await assert.rejects(appendValues(log, ['full']), (err) => isTidewayError(err) && err.retriable)
-  assert.equal(log.highWatermark, 1n)
+  clock.advance(59_999)
+  await appendValues(log, ['still young'])
+  assert.equal(log.segmentCount, 1)
+  clock.advance(1)
+  await appendValues(log, ['rolled'])
+  assert.equal(log.segmentCount, 2)
+  assert.deepEqual(await readAllValues(log), ['first', 'still young', 'rolled'])
   await log.close()
+})
+
+test('high-watermark listeners hear each advance until they unsubscribe', opts, async () => {
+  const log = await openLog(partitionDir())
+  const heard: bigint[] = []
+  const unsubscribe = log.onHighWatermark((hw) => heard.push(hw))
+  await appendValues(log, ['a', 'b'])
+  await appendValues(log, ['c'])
+  unsubscribe()
+  await appendValues(log, ['d'])
+  assert.deepEqual(heard, [2n, 3n])
+  await log.close()
+})
+
+test('a listener that throws does not stop appends from being acknowledged', opts, async () => {
+  const log = await openLog(partitionDir())
+  log.onHighWatermark(() => {
+    throw new Error('listener bug')
+  })
+  assert.equal((await appendValues(log, ['a'])).baseOffset, 0n)
+  assert.equal((await appendValues(log, ['b'])).baseOffset, 1n)
+  await log.close()
+})
+
+test('an append whose header does not describe its bytes is refused before taking an offset', opts, async () => {
+  const log = await openLog(partitionDir())
+  const { batch, header } = buildBatch([{ value: 'x' }])
+  await assert.rejects(log.append(batch.subarray(0, batch.length - 1), header), (err) => isTidewayError(err, 'TIDEWAY_ERR_CORRUPT_BATCH'))
+  assert.equal(log.logEndOffset, 0n)
+  await log.close()
+})
+
+test('after close every call fails with TIDEWAY_ERR_CLOSED', opts, async () => {
+  const log = await openLog(partitionDir())
+  await appendValues(log, ['a'])
+  await log.close()
+  await log.close() // idempotent
+  const closed = (err: unknown) => isTidewayError(err, 'TIDEWAY_ERR_CLOSED')
+  await assert.rejects(appendValues(log, ['b']), closed)
+  await assert.rejects(log.read(0n, 100), closed)
+  await assert.rejects(log.offsetForTimestamp(0n), closed)
+  await assert.rejects(log.applyRetention(), closed)
 })
