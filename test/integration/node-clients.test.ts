@@ -35,6 +35,28 @@ test('KafkaJS creates, lists and deletes topics through its admin client', { tim
   }
 })
 
+test('KafkaJS adds partitions and reads topic configs with their defaults', { timeout: 60_000 }, async () => {
+  const topic = uniqueName('kjs-configs')
+  const admin = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING }).admin()
+  await admin.connect()
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: '60000' }] }] })
+    await admin.createPartitions({ topicPartitions: [{ topic, count: 3 }] })
+    const metadata = await admin.fetchTopicMetadata({ topics: [topic] })
+    assert.equal(metadata.topics[0]!.partitions.length, 3)
+    await assert.rejects(admin.createPartitions({ topicPartitions: [{ topic, count: 2 }] }), /partitions/i)
+
+    const described = await admin.describeConfigs({ resources: [{ type: 2, name: topic }], includeSynonyms: false })
+    const entries = new Map(described.resources[0]!.configEntries.map((e) => [e.configName, e]))
+    assert.equal(entries.get('retention.ms')?.configValue, '60000')
+    assert.equal(entries.get('retention.ms')?.isDefault, false)
+    assert.equal(entries.get('cleanup.policy')?.configValue, 'delete')
+    assert.equal(entries.get('cleanup.policy')?.isDefault, true)
+  } finally {
+    await admin.disconnect()
+  }
+})
+
 test('KafkaJS produces keyed records and a group consumer reads every one back', { timeout: 90_000 }, async () => {
   const topic = uniqueName('kjs-roundtrip')
   const kafka = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING })
