@@ -16,6 +16,7 @@ import { resolveConfig, type BrokerConfig } from './config.ts'
 import { openGroupCoordinator } from './groups/index.ts'
 import type { BrokerServices, HandlerEntry } from './handler.ts'
 import { buildHandlers } from './handlers/index.ts'
+import { RequestBytesBudget, WarningLimiter } from './limits.ts'
 import { BrokerServer } from './server.ts'
 
 export interface StartBrokerOptions extends Partial<BrokerConfig> {
@@ -83,6 +84,8 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
         maxFrameBytes: config.maxFrameBytes,
         maxInFlight: config.maxInFlightPerConnection,
         idleTimeoutMs: config.idleTimeoutMs,
+        requestBytes: new RequestBytesBudget(config.maxQueuedRequestBytes),
+        warnings: new WarningLimiter(10, () => clock.monotonicMs()),
       },
     },
     logger,

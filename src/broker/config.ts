@@ -54,6 +54,11 @@ export const brokerOptions = {
     default: 100 * 1024 * 1024,
     doc: 'Largest request frame accepted; a larger declared size closes the connection (Kafka: socket.request.max.bytes).',
   },
+  maxQueuedRequestBytes: {
+    kind: 'int',
+    default: 512 * 1024 * 1024,
+    doc: 'Request bytes held in memory across all connections before the broker stops reading new requests (Kafka: queued.max.request.bytes).',
+  },
   maxInFlightPerConnection: {
     kind: 'int',
     default: 100,

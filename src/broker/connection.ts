@@ -12,11 +12,16 @@ import type { Logger } from '../logger.ts'
 import { FrameSplitter } from '../protocol/framing.ts'
 import { dispatch, ProtocolViolation } from './dispatch.ts'
 import type { HandlerEntry } from './handler.ts'
+import type { RequestBytesBudget, WarningLimiter } from './limits.ts'
 
 export interface ConnectionLimits {
   readonly maxFrameBytes: number
   readonly maxInFlight: number
   readonly idleTimeoutMs: number
+  /** Shared by all connections: bytes of requests received and not yet answered. */
+  readonly requestBytes: RequestBytesBudget
+  /** Shared by all connections: keeps bad-input warnings from flooding the log. */
+  readonly warnings: WarningLimiter
 }
 
 interface Slot {
@@ -40,6 +45,9 @@ export class Connection {
   #logger: Logger
   #closed = false
   #draining = false
+  /** Request bytes this connection holds against the shared budget. */
+  #heldBytes = 0
+  #cancelBudgetWait: (() => void) | undefined
 
   constructor(id: number, socket: Socket, handlers: ReadonlyMap<number, HandlerEntry>, limits: ConnectionLimits, logger: Logger) {
     this.id = id
@@ -80,11 +88,29 @@ export class Connection {
       this.#dispatch(frame)
     }
     if (this.#queue.length >= this.#limits.maxInFlight) this.#socket.pause()
+    this.#waitForBudgetIfExhausted()
+  }
+
+  #waitForBudgetIfExhausted(): void {
+    const budget = this.#limits.requestBytes
+    if (!budget.exhausted || this.#cancelBudgetWait || this.#closed) return
+    this.#socket.pause()
+    this.#cancelBudgetWait = budget.whenAvailable(() => {
+      this.#cancelBudgetWait = undefined
+      this.#maybeResume()
+    })
   }
 
   #dispatch(frame: Buffer): void {
     const slot: Slot = { done: false, response: null }
     this.#queue.push(slot)
+    this.#limits.requestBytes.take(frame.length)
+    this.#heldBytes += frame.length
+    const release = () => {
+      if (this.#closed) return // #onClose released everything this connection held
+      this.#heldBytes -= frame.length
+      this.#limits.requestBytes.release(frame.length)
+    }
     dispatch(frame, {
       handlers: this.#handlers,
       logger: this.#logger,
@@ -94,11 +120,13 @@ export class Connection {
       },
     }).then(
       (response) => {
+        release()
         slot.done = true
         slot.response = response
         this.#pump()
       },
       (err: unknown) => {
+        release()
         if (err instanceof ProtocolViolation) this.#violation(err, frame.subarray(0, HEX_PREFIX_BYTES))
         else {
           // A handler threw: that is a bug in the broker, not the client's fault.
@@ -127,6 +155,7 @@ export class Connection {
 
   #maybeResume(): void {
     if (this.#closed || this.#draining) return
+    if (this.#limits.requestBytes.exhausted) return this.#waitForBudgetIfExhausted()
     if (this.#queue.length < this.#limits.maxInFlight && this.#socket.writableLength < WRITE_BACKLOG_LIMIT) {
       if (this.#socket.isPaused()) this.#socket.resume()
     } else if (this.#socket.writableLength >= WRITE_BACKLOG_LIMIT) {
@@ -136,7 +165,9 @@ export class Connection {
 
   #violation(err: unknown, prefix: Buffer): void {
     if (this.#closed) return
-    this.#logger.warn('closing connection after bad input', {
+    const admitted = this.#limits.warnings.admit()
+    if (admitted) this.#logger.warn('closing connection after bad input', {
+      ...(admitted.suppressed > 0 ? { suppressedSinceLast: admitted.suppressed } : {}),
       reason: err instanceof Error ? err.message : String(err),
       code: (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code,
       hexPrefix: prefix.toString('hex'),
@@ -180,6 +211,9 @@ export class Connection {
     if (this.#closed) return
     this.#closed = true
     this.#abort.abort()
+    this.#cancelBudgetWait?.()
+    this.#limits.requestBytes.release(this.#heldBytes)
+    this.#heldBytes = 0
     this.#queue.length = 0
     for (const notify of this.#idle) notify()
   }
