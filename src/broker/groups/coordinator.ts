@@ -466,25 +466,15 @@ export class GroupCoordinator {
   }
 
   #parkJoin(member: Member, signal: AbortSignal | undefined): Promise<JoinResult> {
-    return new Promise<JoinResult>((resolve) => {
-      member.joinWaiter?.(joinError(member.memberId, ErrorCode.REBALANCE_IN_PROGRESS))
-      member.awaitingJoin = true
-      const onAbort = () => {
-        // The connection is gone: release the request. The member still counts as joined, as in
-        // Kafka; if it does not come back, its session expires after the join completes.
-        if (member.joinWaiter !== waiter) return
-        member.joinWaiter = undefined
-        resolve(joinError(member.memberId, ErrorCode.COORDINATOR_NOT_AVAILABLE))
-      }
-      const waiter = (result: JoinResult) => {
-        member.joinWaiter = undefined
-        signal?.removeEventListener('abort', onAbort)
-        resolve(result)
-      }
-      member.joinWaiter = waiter
-      if (signal?.aborted) onAbort()
-      else signal?.addEventListener('abort', onAbort, { once: true })
-    })
+    member.joinWaiter?.(joinError(member.memberId, ErrorCode.REBALANCE_IN_PROGRESS))
+    member.awaitingJoin = true
+    // If the connection goes away the request is released, but the member still counts as
+    // joined, as in Kafka; if it does not come back, its session expires after the join completes.
+    return park<JoinResult>(
+      { get: () => member.joinWaiter, set: (waiter) => (member.joinWaiter = waiter) },
+      signal,
+      joinError(member.memberId, ErrorCode.COORDINATOR_NOT_AVAILABLE),
+    )
   }
 
   #currentJoinResult(group: Group, member: Member, withMembers: boolean): JoinResult {
@@ -674,22 +664,12 @@ export class GroupCoordinator {
   }
 
   #parkSync(member: Member, signal: AbortSignal | undefined): Promise<SyncResult> {
-    return new Promise<SyncResult>((resolve) => {
-      member.syncWaiter?.({ errorCode: ErrorCode.REBALANCE_IN_PROGRESS, assignment: EMPTY })
-      const onAbort = () => {
-        if (member.syncWaiter !== waiter) return
-        member.syncWaiter = undefined
-        resolve({ errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, assignment: EMPTY })
-      }
-      const waiter = (result: SyncResult) => {
-        member.syncWaiter = undefined
-        signal?.removeEventListener('abort', onAbort)
-        resolve(result)
-      }
-      member.syncWaiter = waiter
-      if (signal?.aborted) onAbort()
-      else signal?.addEventListener('abort', onAbort, { once: true })
-    })
+    member.syncWaiter?.({ errorCode: ErrorCode.REBALANCE_IN_PROGRESS, assignment: EMPTY })
+    return park<SyncResult>(
+      { get: () => member.syncWaiter, set: (waiter) => (member.syncWaiter = waiter) },
+      signal,
+      { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, assignment: EMPTY },
+    )
   }
 
   heartbeat(req: MemberRef): number {
@@ -1076,4 +1056,30 @@ function subscriptionsOf(group: Group): (topic: string) => boolean {
     }
   }
   return (topic) => topics.has(topic)
+}
+
+/**
+ * Parks a JoinGroup or SyncGroup until the coordinator calls the waiter it leaves in `slot`, or
+ * until the request's connection goes away (then it is answered with `abandoned`).
+ */
+function park<T>(
+  slot: { get(): ((result: T) => void) | undefined; set(waiter: ((result: T) => void) | undefined): void },
+  signal: AbortSignal | undefined,
+  abandoned: T,
+): Promise<T> {
+  return new Promise<T>((resolve) => {
+    const onAbort = () => {
+      if (slot.get() !== waiter) return
+      slot.set(undefined)
+      resolve(abandoned)
+    }
+    const waiter = (result: T) => {
+      slot.set(undefined)
+      signal?.removeEventListener('abort', onAbort)
+      resolve(result)
+    }
+    slot.set(waiter)
+    if (signal?.aborted) onAbort()
+    else signal?.addEventListener('abort', onAbort, { once: true })
+  })
 }
