@@ -42,6 +42,7 @@ export class Connection {
   readonly #abort = new AbortController()
   readonly #queue: Slot[] = []
   readonly #idle: Set<() => void> = new Set()
+  readonly #clientHost: string
   #logger: Logger
   #closed = false
   #draining = false
@@ -55,6 +56,8 @@ export class Connection {
     this.#handlers = handlers
     this.#limits = limits
     this.#splitter = new FrameSplitter(limits.maxFrameBytes)
+    // Kafka prints hosts as InetAddress.toString() does: "/" then the address.
+    this.#clientHost = `/${socket.remoteAddress ?? ''}`
     this.#logger = logger.child({ conn: id, peer: `${socket.remoteAddress}:${socket.remotePort}` })
 
     socket.setNoDelay(true)
@@ -115,6 +118,7 @@ export class Connection {
       handlers: this.#handlers,
       logger: this.#logger,
       signal: this.#abort.signal,
+      clientHost: this.#clientHost,
       onClientSoftware: (name, version) => {
         this.#logger = this.#logger.child({ clientSoftware: `${name}/${version}` })
       },

@@ -33,6 +33,8 @@ export interface DispatchContext {
   readonly handlers: ReadonlyMap<number, HandlerEntry>
   readonly logger: Logger
   readonly signal: AbortSignal
+  /** See RequestContext.clientHost. */
+  readonly clientHost?: string
   /** Called once per connection with what the client says about itself (ApiVersions v3). */
   onClientSoftware?(name: string, version: string): void
 }
@@ -113,7 +115,7 @@ export async function dispatch(frame: Buffer, ctx: DispatchContext): Promise<Buf
     const b = body as { clientSoftwareName: string; clientSoftwareVersion: string }
     if (b.clientSoftwareName) ctx.onClientSoftware(b.clientSoftwareName, b.clientSoftwareVersion)
   }
-  const requestCtx: RequestContext = { apiVersion, clientId, logger, signal: ctx.signal }
+  const requestCtx: RequestContext = { apiVersion, clientId, clientHost: ctx.clientHost ?? '', logger, signal: ctx.signal }
   const response = await entry.handle(body as never, requestCtx)
   if (response === NO_RESPONSE) return null
   return encodeResponse(entry.api, apiVersion, correlationId, response)

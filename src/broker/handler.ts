@@ -15,6 +15,8 @@ export const NO_RESPONSE: unique symbol = Symbol('no response')
 export interface RequestContext {
   readonly apiVersion: number
   readonly clientId: string | null
+  /** The peer's address as Kafka reports it in DescribeGroups: "/127.0.0.1". */
+  readonly clientHost: string
   readonly logger: Logger
   /** Aborted when the connection closes or the broker shuts down: long polls end early. */
   readonly signal: AbortSignal

@@ -75,6 +75,7 @@ test('old and batched group API versions work on the wire, and committed offsets
   const group = described.groups[0]!
   assert.deepEqual([group.errorCode, group.groupState, group.protocolData], [ErrorCode.NONE, 'Stable', 'range'])
   assert.equal(group.members[0]!.clientId, 'raw-client')
+  assert.equal(group.members[0]!.clientHost, '/127.0.0.1', 'the peer address, printed as Kafka does')
   assert.equal(group.members[0]!.memberAssignment.toString(), 'assigned')
 
   const left = await client.request(LeaveGroup, 0, { groupId, memberId: join.memberId })

@@ -26,7 +26,7 @@
 // eager consumers can commit before they rejoin) and refused only in CompletingRebalance; empty
 // groups without offsets are forgotten at once rather than at the next cleanup; the protocol
 // type of a group known only from its offsets is "" after a restart (group metadata is not
-// persisted, only offsets); client hosts are not known to the coordinator and are reported "".
+// persisted, only offsets).
 
 import { randomUUID } from 'node:crypto'
 import type { Clock } from '../../clock.ts'

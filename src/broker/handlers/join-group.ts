@@ -13,6 +13,7 @@ export function joinGroupHandler(broker: BrokerServices) {
         memberId: req.memberId,
         groupInstanceId: req.groupInstanceId,
         clientId: ctx.clientId ?? '',
+        clientHost: ctx.clientHost,
         sessionTimeoutMs: req.sessionTimeoutMs,
         rebalanceTimeoutMs: ctx.apiVersion === 0 || req.rebalanceTimeoutMs < 0 ? req.sessionTimeoutMs : req.rebalanceTimeoutMs,
         protocolType: req.protocolType,
