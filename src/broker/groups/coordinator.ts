@@ -532,7 +532,7 @@ export class GroupCoordinator {
     group.initialDelay = wasEmpty && this.#initialDelayMs > 0
     group.joinDeadline = now + (group.initialDelay ? Math.min(this.#initialDelayMs, timeout) : timeout)
     this.#wakeAt(group.joinDeadline)
-    this.#logger.debug('preparing rebalance', { group: group.id, generation: group.generationId, reason })
+    this.#logger.info('preparing rebalance', { group: group.id, generation: group.generationId, reason })
   }
 
   #tryCompleteJoin(group: Group): void {
