@@ -6,22 +6,32 @@
 //   tideway: 1 producer, 1 record per request -> compare with the per-record fsync ceiling
 //   tideway: 16 concurrent producers, 1 record per request -> group commit (one fsync serves many)
 //   tideway: 4 producers, 64 records per request -> compare with the 64 KiB ceiling
+//   group consume: a 6-partition topic of --group-records 1 KiB records read by a consumer group
+//     of 1 and of 3 @platformatic/kafka members (in this process), from the first record to the
+//     last, with auto-commit; the time to the first record (join + sync) is reported apart
 //   embedded cold start: startBroker() on an empty directory to the first acknowledged produce
-// Flags: --json (machine-readable), --seconds N (per scenario, default 3).
+// Flags: --json (machine-readable), --seconds N (per produce scenario, default 3),
+// --group-records N (default 200000).
 
 import { open, rm, mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { Producer } from '@platformatic/kafka'
+import { Consumer, MessagesStreamModes, Producer } from '@platformatic/kafka'
 import { startBroker } from '../src/broker/broker.ts'
 import { silentLogger } from '../src/logger.ts'
 import { BrokerProcess } from '../test/helpers/broker-process.ts'
 
 const { values: flags } = parseArgs({
-  options: { json: { type: 'boolean', default: false }, seconds: { type: 'string', default: '3' } },
+  options: {
+    json: { type: 'boolean', default: false },
+    seconds: { type: 'string', default: '3' },
+    'group-records': { type: 'string', default: '200000' },
+  },
 })
 const SECONDS = Number(flags.seconds)
+const GROUP_RECORDS = Number(flags['group-records'])
+const GROUP_PARTITIONS = 6
 const RECORD = Buffer.alloc(1024, 'x')
 
 interface Result {
@@ -97,6 +107,60 @@ async function tidewayProduce(bootstrap: string, topic: string, producers: numbe
   return summarise(name, records, records * RECORD.length, elapsed, latencies)
 }
 
+/** Fills a GROUP_PARTITIONS-partition topic with GROUP_RECORDS records, 64 per request. */
+async function fillGroupTopic(bootstrap: string, topic: string): Promise<void> {
+  const producer = new Producer({ clientId: 'bench-fill', bootstrapBrokers: [bootstrap], acks: -1, autocreateTopics: true })
+  try {
+    const inFlight: Promise<unknown>[] = []
+    for (let sent = 0; sent < GROUP_RECORDS; sent += 64) {
+      const count = Math.min(64, GROUP_RECORDS - sent)
+      const partition = (sent / 64) % GROUP_PARTITIONS
+      inFlight.push(producer.send({ messages: Array.from({ length: count }, () => ({ topic, value: RECORD, partition })), acks: -1 }))
+      if (inFlight.length >= 8) await inFlight.shift()
+    }
+    await Promise.all(inFlight)
+  } finally {
+    await producer.close()
+  }
+}
+
+async function groupConsume(bootstrap: string, topic: string, members: number): Promise<Result & { firstRecordMs: number; readTwice: number }> {
+  const groupId = `bench-group-${members}-${Date.now()}`
+  const consumers = Array.from({ length: members }, (_, i) => new Consumer({ clientId: `bench-member-${i}`, groupId, bootstrapBrokers: [bootstrap], maxWaitTime: 100 }))
+  // Records arrive in offset order per partition: one read at or below the highest offset seen is
+  // a repeat (after a rebalance) and does not count.
+  const highest = new Array<bigint>(GROUP_PARTITIONS).fill(-1n)
+  let unique = 0
+  let received = 0
+  let firstAt = 0
+  let lastAt = 0
+  const t0 = performance.now()
+  try {
+    await new Promise<void>((resolve, reject) => {
+      for (const consumer of consumers) {
+        consumer.consume({ topics: [topic], mode: MessagesStreamModes.EARLIEST, autocommit: 1000 }).then((stream) => {
+          stream.on('data', (message: { partition: number; offset: bigint }) => {
+            if (received++ === 0) firstAt = performance.now()
+            if (message.offset > highest[message.partition]!) {
+              highest[message.partition] = message.offset
+              unique++
+            }
+            if (unique === GROUP_RECORDS && lastAt === 0) {
+              lastAt = performance.now()
+              resolve()
+            }
+          })
+          stream.on('error', reject)
+        }, reject)
+      }
+    })
+  } finally {
+    await Promise.all(consumers.map((c) => c.close(true)))
+  }
+  const result = summarise(`tideway: group consume, ${members} member${members > 1 ? 's' : ''}`, unique, unique * RECORD.length, lastAt - firstAt)
+  return { ...result, firstRecordMs: round(firstAt - t0), readTwice: received - unique }
+}
+
 async function coldStart(runs: number): Promise<{ name: string; medianMs: number; samplesMs: number[] }> {
   const samples: number[] = []
   for (let i = 0; i < runs; i++) {
@@ -125,6 +189,9 @@ async function main() {
     const single = await tidewayProduce(broker.bootstrap, topic, 1, 1, 'tideway: 1 producer, 1 record/request')
     const concurrent = await tidewayProduce(broker.bootstrap, topic, 16, 1, 'tideway: 16 producers, 1 record/request')
     const batched = await tidewayProduce(broker.bootstrap, topic, 4, 64, 'tideway: 4 producers, 64 records/request')
+    await fillGroupTopic(broker.bootstrap, 'bench-group')
+    const group1 = await groupConsume(broker.bootstrap, 'bench-group', 1)
+    const group3 = await groupConsume(broker.bootstrap, 'bench-group', 3)
     await broker.stop()
     const cold = await coldStart(5)
 
@@ -132,8 +199,17 @@ async function main() {
       singleVsDiskPerRecord: round(single.recordsPerSec / diskPerRecord.recordsPerSec),
       concurrentVsDiskPerRecord: round(concurrent.recordsPerSec / diskPerRecord.recordsPerSec),
       batchedVsDisk64KiB: round(batched.mbPerSec / diskBatched.mbPerSec),
+      group3VsGroup1: round(group3.recordsPerSec / group1.recordsPerSec),
     }
-    const report = { recordBytes: 1024, secondsPerScenario: SECONDS, results: [diskPerRecord, diskBatched, single, concurrent, batched], ratios, coldStart: cold }
+    const report = {
+      recordBytes: 1024,
+      secondsPerScenario: SECONDS,
+      results: [diskPerRecord, diskBatched, single, concurrent, batched, group1, group3],
+      ratios,
+      groupFirstRecordMs: { members1: group1.firstRecordMs, members3: group3.firstRecordMs },
+      groupReadTwice: { members1: group1.readTwice, members3: group3.readTwice },
+      coldStart: cold,
+    }
     if (flags.json) {
       process.stdout.write(JSON.stringify(report, null, 2) + '\n')
       return
@@ -143,13 +219,14 @@ async function main() {
     )
     process.stdout.write(
       [
-        `Durable produce, 1 KiB records, acks=all, ${SECONDS}s per scenario`,
+        `1 KiB records; durable produce (acks=all) ${SECONDS}s per scenario; group consume of ${GROUP_RECORDS} records`,
         `${'scenario'.padEnd(44)}  ${'rec/s'.padStart(9)}  ${'MB/s'.padStart(8)}  ${'p50 ms'.padStart(8)}  ${'p99 ms'.padStart(8)}`,
         ...rows,
         '',
         `ratio  1 producer / disk fdatasync per record:      ${ratios.singleVsDiskPerRecord}`,
         `ratio 16 producers / disk fdatasync per record:     ${ratios.concurrentVsDiskPerRecord}  (group commit)`,
         `ratio  batched MB/s / disk fdatasync per 64 KiB:     ${ratios.batchedVsDisk64KiB}`,
+        `ratio  group consume 3 members / 1 member:           ${ratios.group3VsGroup1}  (first record after ${group1.firstRecordMs} / ${group3.firstRecordMs} ms; read twice ${group1.readTwice} / ${group3.readTwice})`,
         `embedded cold start to first ack: median ${cold.medianMs} ms (${cold.samplesMs.join(', ')})`,
         '',
       ].join('\n'),
