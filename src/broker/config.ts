@@ -88,6 +88,16 @@ export const brokerOptions = {
     default: 1800000,
     doc: 'Largest session timeout a member may ask for (Kafka: group.max.session.timeout.ms).',
   },
+  groupOffsetsRetentionMs: {
+    kind: 'int',
+    default: 604800000,
+    doc: 'How long a group with no members keeps its committed offsets, counted from when it became empty (Kafka: offsets.retention.minutes, 7 days).',
+  },
+  groupOffsetsRetentionCheckIntervalMs: {
+    kind: 'int',
+    default: 600000,
+    doc: 'How often expired group offsets are looked for (Kafka: offsets.retention.check.interval.ms).',
+  },
   groupMaxSize: {
     kind: 'int',
     default: 1000,

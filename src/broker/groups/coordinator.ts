@@ -57,6 +57,10 @@ export interface GroupCoordinatorOptions {
   readonly minSessionTimeoutMs?: number
   readonly maxSessionTimeoutMs?: number
   readonly maxGroupSize?: number
+  /** How long an empty group keeps its offsets (Kafka: offsets.retention.minutes, 7 days). */
+  readonly offsetsRetentionMs?: number
+  /** How often expired offsets are looked for (Kafka: offsets.retention.check.interval.ms). */
+  readonly offsetsRetentionCheckIntervalMs?: number
   /** Longest committed-offset metadata string accepted (Kafka: offset.metadata.max.bytes). */
   readonly maxOffsetMetadataBytes?: number
   /** Told of each new deadline, so a driver can call `tick()` then; stopped by `close()`. */
@@ -216,6 +220,8 @@ class Group {
   /** group.instance.id → current member id. */
   readonly staticMembers = new Map<string, string>()
   offsets: GroupOffsets = new Map()
+  /** Wall-clock time the group last became Empty: its offsets expire a retention period later. */
+  emptySinceWallMs = 0
   /** PreparingRebalance: when the join phase ends at the latest. */
   joinDeadline = Number.POSITIVE_INFINITY
   /** The join phase is an initial delay (the group was Empty) that only time ends. */
@@ -245,6 +251,9 @@ export class GroupCoordinator {
   readonly #maxSessionMs: number
   readonly #maxGroupSize: number
   readonly #maxMetadataBytes: number
+  readonly #offsetsRetentionMs: number
+  readonly #retentionCheckIntervalMs: number
+  #lastRetentionCheck = Number.NEGATIVE_INFINITY
   readonly #scheduler: WakeScheduler | undefined
   readonly #newMemberId: (clientId: string) => string
   readonly #groups = new Map<string, Group>()
@@ -259,6 +268,8 @@ export class GroupCoordinator {
     this.#maxSessionMs = options.maxSessionTimeoutMs ?? brokerOptions.groupMaxSessionTimeoutMs.default
     this.#maxGroupSize = options.maxGroupSize ?? brokerOptions.groupMaxSize.default
     this.#maxMetadataBytes = options.maxOffsetMetadataBytes ?? 4096
+    this.#offsetsRetentionMs = options.offsetsRetentionMs ?? brokerOptions.groupOffsetsRetentionMs.default
+    this.#retentionCheckIntervalMs = options.offsetsRetentionCheckIntervalMs ?? brokerOptions.groupOffsetsRetentionCheckIntervalMs.default
     this.#scheduler = options.scheduler
     this.#newMemberId = options.newMemberId ?? ((clientId) => `${clientId}-${randomUUID()}`)
   }
@@ -269,6 +280,8 @@ export class GroupCoordinator {
     for (const [groupId, offsets] of all) {
       const group = this.#groups.get(groupId) ?? new Group(groupId)
       group.offsets = offsets
+      // When it became empty is not stored; its last commit is the latest it can have been.
+      group.emptySinceWallMs = lastCommitWallMs(offsets)
       this.#groups.set(groupId, group)
     }
     if (this.#status === 'loading') this.#status = 'open'
@@ -554,6 +567,7 @@ export class GroupCoordinator {
       group.protocolName = null
       group.leaderId = null
       group.joinDeadline = Number.POSITIVE_INFINITY
+      group.emptySinceWallMs = this.#clock.wallMs()
       this.#logger.info('group is empty', { group: group.id, generation: group.generationId })
       this.#forgetIfUnused(group)
       return
@@ -750,6 +764,10 @@ export class GroupCoordinator {
       }
       this.#forgetIfUnused(group)
     }
+    if (now - this.#lastRetentionCheck >= this.#retentionCheckIntervalMs) {
+      this.#lastRetentionCheck = now
+      this.#expireOffsets()
+    }
     const next = this.nextDeadline()
     if (next !== undefined) this.#wakeAt(next)
   }
@@ -768,6 +786,25 @@ export class GroupCoordinator {
   }
 
   /** An Empty group with no members and no offsets is forgotten (Kafka: at its next cleanup). */
+  /**
+   * Deletes the offsets of groups that have been Empty for the retention period (KIP-211: the
+   * clock starts when the group empties, not at the commit). A commit made to an empty group
+   * (an admin reset) counts as activity. The delete is queued before any later commit, so a
+   * group that comes back meanwhile keeps what it commits.
+   */
+  #expireOffsets(): void {
+    const wallNow = this.#clock.wallMs()
+    for (const group of this.#groups.values()) {
+      if (group.state !== 'Empty' || group.members.size > 0 || group.offsets.size === 0) continue
+      const since = Math.max(group.emptySinceWallMs, lastCommitWallMs(group.offsets))
+      if (wallNow - since < this.#offsetsRetentionMs) continue
+      this.#logger.info('expiring the offsets of an empty group', { group: group.id, emptySince: new Date(since).toISOString() })
+      group.offsets = new Map()
+      this.#forgetIfUnused(group)
+      this.#store.deleteGroup(group.id).catch((err: unknown) => this.#storeFailed('offset expiry', group.id, err))
+    }
+  }
+
   #forgetIfUnused(group: Group): void {
     if (group.state === 'Empty' && group.members.size === 0 && group.pending.size === 0 && group.offsets.size === 0) {
       if (this.#groups.get(group.id) === group) this.#groups.delete(group.id)
@@ -1082,4 +1119,10 @@ function park<T>(
     if (signal?.aborted) onAbort()
     else signal?.addEventListener('abort', onAbort, { once: true })
   })
+}
+
+function lastCommitWallMs(offsets: GroupOffsets): number {
+  let last = 0
+  for (const partitions of offsets.values()) for (const o of partitions.values()) last = Math.max(last, o.commitTimestampMs)
+  return last
 }

@@ -82,6 +82,8 @@ export async function openGroupCoordinator(options: OpenGroupCoordinatorOptions)
     minSessionTimeoutMs: config.groupMinSessionTimeoutMs,
     maxSessionTimeoutMs: config.groupMaxSessionTimeoutMs,
     maxGroupSize: config.groupMaxSize,
+    offsetsRetentionMs: config.groupOffsetsRetentionMs,
+    offsetsRetentionCheckIntervalMs: config.groupOffsetsRetentionCheckIntervalMs,
     scheduler: timer,
   })
   try {

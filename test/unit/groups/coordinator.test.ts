@@ -419,6 +419,37 @@ describe('offsets', () => {
     assert.deepEqual(groups.listGroups().groups.map((g) => g.groupId), ['admin'], 'the group exists while it has offsets')
   })
 
+  test('offsets of a group empty for the retention period expire; members or a recent commit keep them', opts, async () => {
+    const DAY = 24 * 60 * 60 * 1000
+    const env = await coordinator({ offsetsRetentionMs: 7 * DAY, offsetsRetentionCheckIntervalMs: 60_000, maxSessionTimeoutMs: 2 * DAY })
+    const { groups, store, advance } = env
+    // 'kept' has a member throughout (heartbeating daily); 'idle' has only an admin commit;
+    // 'reset' gets a second admin commit on day 6.
+    const member = await groups.join(joinRequest({ groupId: 'kept', sessionTimeoutMs: 2 * DAY }))
+    await groups.sync({ groupId: 'kept', generationId: member.generationId, memberId: member.memberId, groupInstanceId: null, assignments: [] })
+    await groups.commitOffsets({ groupId: 'kept', generationId: member.generationId, memberId: member.memberId, groupInstanceId: null, topics: offsetsFor(5n) })
+    for (const groupId of ['idle', 'reset']) {
+      await groups.commitOffsets({ groupId, generationId: -1, memberId: '', groupInstanceId: null, topics: offsetsFor(7n) })
+    }
+    const keepAlive = () => groups.heartbeat({ groupId: 'kept', generationId: member.generationId, memberId: member.memberId, groupInstanceId: null })
+    for (let day = 0; day < 6; day++) {
+      advance(DAY)
+      assert.equal(keepAlive(), ErrorCode.NONE)
+    }
+    await groups.commitOffsets({ groupId: 'reset', generationId: -1, memberId: '', groupInstanceId: null, topics: offsetsFor(9n) })
+    advance(DAY + 60_000)
+    assert.equal(keepAlive(), ErrorCode.NONE)
+    await settle()
+    assert.equal(store.state.has('idle'), false, 'expired durably')
+    assert.equal(groups.stateOf('idle'), undefined)
+    assert.equal(groups.fetchOffsets('idle', [{ name: 'orders', partitionIndexes: [0] }]).topics[0]!.partitions[0]!.committedOffset, -1n)
+    assert.equal(groups.fetchOffsets('reset', [{ name: 'orders', partitionIndexes: [0] }]).topics[0]!.partitions[0]!.committedOffset, 9n, 'the later commit restarted its clock')
+    assert.equal(groups.fetchOffsets('kept', [{ name: 'orders', partitionIndexes: [0] }]).topics[0]!.partitions[0]!.committedOffset, 5n, 'a group with members keeps its offsets')
+    advance(6 * DAY)
+    await settle()
+    assert.equal(store.state.has('reset'), false, 'and expires a retention period after that commit')
+  })
+
   test('a commit with generation -1 to a group that has members is refused', opts, async () => {
     const { groups } = await stableGroupOfOne()
     const result = await groups.commitOffsets({ groupId: 'g', generationId: -1, memberId: '', groupInstanceId: null, topics: offsetsFor(1n) })
