@@ -24,9 +24,12 @@
 //   gets the current generation back and no rebalance happens.
 // Deviations from Kafka: OffsetCommit is accepted during PreparingRebalance as Kafka does (so
 // eager consumers can commit before they rejoin) and refused only in CompletingRebalance; empty
-// groups without offsets are forgotten at once rather than at the next cleanup; the protocol
-// type of a group known only from its offsets is "" after a restart (group metadata is not
-// persisted, only offsets).
+// groups without offsets are forgotten at once rather than at the next cleanup; a membership
+// snapshot is written without delaying the SyncGroup answer (Kafka waits for it), since losing
+// it costs a rebalance after a crash, never an offset.
+// Durable state (offset-store.ts): committed offsets, acknowledged only once fsynced, and each
+// group's membership as of its last rebalance, so a restarted broker carries groups on as they
+// were. Offsets of a group that has been Empty for the retention period expire.
 
 import { randomUUID } from 'node:crypto'
 import type { Clock } from '../../clock.ts'
@@ -35,7 +38,7 @@ import { silentLogger, type Logger } from '../../logger.ts'
 import { ErrorCode } from '../../protocol/error-codes.ts'
 import { brokerOptions } from '../config.ts'
 import { subscribedTopics } from './consumer-protocol.ts'
-import type { CommittedOffset, GroupOffsets, OffsetCommitEntry, OffsetKey, OffsetStore } from './offset-store.ts'
+import type { CommittedOffset, GroupOffsets, GroupSnapshot, OffsetCommitEntry, OffsetKey, OffsetStore } from './offset-store.ts'
 
 /**
  * How the coordinator asks to be woken: `wakeAt(t)` means "call tick() at monotonic time t or
@@ -222,6 +225,8 @@ class Group {
   offsets: GroupOffsets = new Map()
   /** Wall-clock time the group last became Empty: its offsets expire a retention period later. */
   emptySinceWallMs = 0
+  /** The store holds a membership snapshot of this group (which forgetting it must delete). */
+  snapshotStored = false
   /** PreparingRebalance: when the join phase ends at the latest. */
   joinDeadline = Number.POSITIVE_INFINITY
   /** The join phase is an initial delay (the group was Empty) that only time ends. */
@@ -274,18 +279,100 @@ export class GroupCoordinator {
     this.#newMemberId = options.newMemberId ?? ((clientId) => `${clientId}-${randomUUID()}`)
   }
 
-  /** Reads committed offsets; until it finishes, group requests get COORDINATOR_LOAD_IN_PROGRESS. */
+  /**
+   * Reads committed offsets and the groups' membership; until it finishes, group requests get
+   * COORDINATOR_LOAD_IN_PROGRESS. A group that was Stable comes back Stable with its members and
+   * generation, and their sessions start afresh (as when Kafka moves a coordinator), so members
+   * carry on without a rebalance; a member that did not survive the restart times out as usual.
+   */
   async load(): Promise<void> {
-    const all = await this.#store.load()
-    for (const [groupId, offsets] of all) {
-      const group = this.#groups.get(groupId) ?? new Group(groupId)
+    const { offsets: allOffsets, snapshots } = await this.#store.load()
+    for (const [groupId, offsets] of allOffsets) {
+      const group = new Group(groupId)
       group.offsets = offsets
-      // When it became empty is not stored; its last commit is the latest it can have been.
+      // An empty group's snapshot says when it emptied; without one, its last commit is the
+      // latest it can have been.
       group.emptySinceWallMs = lastCommitWallMs(offsets)
       this.#groups.set(groupId, group)
     }
+    for (const [groupId, snapshot] of snapshots) {
+      let group = this.#groups.get(groupId)
+      if (!group) {
+        if (snapshot.members.length === 0) continue // nothing worth keeping (the store drops it below)
+        this.#groups.set(groupId, (group = new Group(groupId)))
+      }
+      this.#restore(group, snapshot)
+    }
     if (this.#status === 'loading') this.#status = 'open'
     this.#logger.info('group coordinator loaded', { groups: this.#groups.size })
+  }
+
+  #restore(group: Group, snapshot: GroupSnapshot): void {
+    group.snapshotStored = true
+    group.generationId = snapshot.generationId
+    group.protocolType = snapshot.protocolType
+    if (snapshot.members.length === 0) {
+      group.emptySinceWallMs = snapshot.wallMs
+      return
+    }
+    group.state = 'Stable'
+    group.protocolName = snapshot.protocolName
+    group.leaderId = snapshot.leaderId
+    const now = this.#now()
+    for (const m of snapshot.members) {
+      group.members.set(m.memberId, {
+        memberId: m.memberId,
+        groupInstanceId: m.groupInstanceId,
+        clientId: m.clientId,
+        clientHost: m.clientHost,
+        sessionTimeoutMs: m.sessionTimeoutMs,
+        rebalanceTimeoutMs: m.rebalanceTimeoutMs,
+        protocolType: snapshot.protocolType ?? '',
+        protocols: [{ name: snapshot.protocolName ?? '', metadata: m.metadata }],
+        assignment: m.assignment,
+        lastSeenMs: now,
+        awaitingJoin: false,
+        joinWaiter: undefined,
+        syncWaiter: undefined,
+      })
+      if (m.groupInstanceId !== null) group.staticMembers.set(m.groupInstanceId, m.memberId)
+      this.#wakeAt(now + m.sessionTimeoutMs)
+    }
+  }
+
+  /**
+   * Records the group's membership (after a completed rebalance, a static member's new id, or
+   * becoming empty) without holding up the request that changed it: if the broker dies first,
+   * the restarted one knows the previous generation, and members of the new one are told to
+   * rejoin (ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID), which costs a rebalance, never an offset.
+   */
+  #saveSnapshot(group: Group): void {
+    const failed = (err: unknown) => this.#storeFailed('group snapshot', group.id, err)
+    if (group.members.size === 0 && group.offsets.size === 0) {
+      // It is about to be forgotten: drop the snapshot too, so a restart does not revive it.
+      if (group.snapshotStored) this.#store.deleteGroup(group.id).catch(failed)
+      group.snapshotStored = false
+      return
+    }
+    const snapshot: GroupSnapshot = {
+      generationId: group.generationId,
+      protocolType: group.protocolType,
+      protocolName: group.protocolName,
+      leaderId: group.leaderId,
+      wallMs: this.#clock.wallMs(),
+      members: [...group.members.values()].map((m) => ({
+        memberId: m.memberId,
+        groupInstanceId: m.groupInstanceId,
+        clientId: m.clientId,
+        clientHost: m.clientHost,
+        sessionTimeoutMs: m.sessionTimeoutMs,
+        rebalanceTimeoutMs: m.rebalanceTimeoutMs,
+        metadata: metadataFor(m, group.protocolName),
+        assignment: m.assignment,
+      })),
+    }
+    group.snapshotStored = true
+    this.#store.saveGroup(group.id, snapshot).catch(failed)
   }
 
   /** Answers parked requests with COORDINATOR_NOT_AVAILABLE, then closes the offset store. */
@@ -461,6 +548,7 @@ export class GroupCoordinator {
     })
 
     if (group.state === 'Stable' && unchanged && selectProtocol(group.members.values()) === group.protocolName) {
+      this.#saveSnapshot(group)
       // No rebalance. The old leader id is returned on purpose: a static leader rejoining here
       // must not believe it leads and run an assignment a Stable group would not hand out.
       return Promise.resolve({
@@ -569,6 +657,7 @@ export class GroupCoordinator {
       group.joinDeadline = Number.POSITIVE_INFINITY
       group.emptySinceWallMs = this.#clock.wallMs()
       this.#logger.info('group is empty', { group: group.id, generation: group.generationId })
+      this.#saveSnapshot(group)
       this.#forgetIfUnused(group)
       return
     }
@@ -664,6 +753,7 @@ export class GroupCoordinator {
             }
           }
           this.#logger.debug('group stable', { group: group.id, generation: group.generationId })
+          this.#saveSnapshot(group)
         }
         return assigned
       }
@@ -800,6 +890,7 @@ export class GroupCoordinator {
       if (wallNow - since < this.#offsetsRetentionMs) continue
       this.#logger.info('expiring the offsets of an empty group', { group: group.id, emptySince: new Date(since).toISOString() })
       group.offsets = new Map()
+      group.snapshotStored = false
       this.#forgetIfUnused(group)
       this.#store.deleteGroup(group.id).catch((err: unknown) => this.#storeFailed('offset expiry', group.id, err))
     }

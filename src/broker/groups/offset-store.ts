@@ -1,6 +1,9 @@
-// Committed consumer-group offsets, kept durably. The contract every store keeps:
-// - `load()` is called once, before any other call, and returns every group's latest offsets;
-// - `commit`, `deleteGroup` and `deleteOffsets` resolve only once the change is durable (on a
+// Committed consumer-group offsets and group membership, kept durably. The contract every store
+// keeps:
+// - `load()` is called once, before any other call, and returns every group's latest offsets
+//   and latest membership snapshot;
+// - `commit`, `saveGroup`, `deleteGroup` and `deleteOffsets` resolve only once the change is
+//   durable (on a
 //   real disk: written and fsynced), so the coordinator acknowledges nothing a power cut can
 //   take back (style.md principle 5); a rejection means the change may or may not survive;
 // - changes become durable in call order.
@@ -8,12 +11,17 @@
 // FileOffsetStore keeps them in one append-only log per broker,
 // `<dataDir>/__consumer_offsets/commits.log`:
 //
-//   header   "TWOC" (4 bytes) + format version (uint32 BE, 1)
+//   header   "TWOC" (4 bytes) + format version (uint32 BE, 2; a version 1 log, which has no
+//            group records, is read and its header rewritten to 2 so an older broker refuses
+//            it instead of taking the new records for a torn tail)
 //   record   body length (uint32 BE) + CRC-32C of the body (uint32 BE) + body (JSON, UTF-8)
 //
 // A body is one of
 //   {"t":"commit","g":group,"o":[[topic, partition, "offset", leaderEpoch, metadata, commitMs], ...]}
-//   {"t":"delete-group","g":group}
+//   {"t":"group","g":group,"s":{"gen":G,"type":T,"proto":P,"leader":L,"at":wallMs,
+//        "m":[[memberId, instanceId, clientId, clientHost, sessionMs, rebalanceMs,
+//              metadata (base64), assignment (base64)], ...]}}
+//   {"t":"delete-group","g":group}      (offsets and membership)
 //   {"t":"delete-offsets","g":group,"p":[[topic, partition], ...]}
 // JSON because a record is tiny next to the fsync it waits for, and a human can read the log
 // with `strings`; offsets are decimal strings because they are int64.
@@ -56,12 +64,46 @@ export interface OffsetCommitEntry extends OffsetKey, CommittedOffset {}
 /** topic → partition → offset. */
 export type GroupOffsets = Map<string, Map<number, CommittedOffset>>
 
+/** A member as its group last stood (Kafka keeps the same in __consumer_offsets). */
+export interface MemberSnapshot {
+  readonly memberId: string
+  readonly groupInstanceId: string | null
+  readonly clientId: string
+  readonly clientHost: string
+  readonly sessionTimeoutMs: number
+  readonly rebalanceTimeoutMs: number
+  /** The member's metadata for the group's chosen protocol. */
+  readonly metadata: Buffer
+  readonly assignment: Buffer
+}
+
+/**
+ * A group's membership as of its last completed rebalance, or of becoming empty (no members),
+ * so a restarted broker knows its members and generation and they carry on without rejoining.
+ */
+export interface GroupSnapshot {
+  readonly generationId: number
+  readonly protocolType: string | null
+  readonly protocolName: string | null
+  readonly leaderId: string | null
+  /** Wall-clock time of the snapshot (for an empty group: when it became empty). */
+  readonly wallMs: number
+  readonly members: readonly MemberSnapshot[]
+}
+
+export interface LoadedGroups {
+  readonly offsets: Map<string, GroupOffsets>
+  readonly snapshots: Map<string, GroupSnapshot>
+}
+
 export interface OffsetStore {
-  /** Every group's latest committed offsets, read once at start. */
-  load(): Promise<Map<string, GroupOffsets>>
+  /** Every group's latest committed offsets and membership, read once at start. */
+  load(): Promise<LoadedGroups>
   /** Resolves once the offsets are durable. */
   commit(group: string, entries: readonly OffsetCommitEntry[]): Promise<void>
-  /** Resolves once the group's offsets are durably gone. */
+  /** Resolves once the snapshot is durable; it replaces the group's previous one. */
+  saveGroup(group: string, snapshot: GroupSnapshot): Promise<void>
+  /** Resolves once the group's offsets and snapshot are durably gone. */
   deleteGroup(group: string): Promise<void>
   /** Resolves once these offsets are durably gone. */
   deleteOffsets(group: string, partitions: readonly OffsetKey[]): Promise<void>
@@ -72,14 +114,19 @@ export interface OffsetStore {
 /** Keeps offsets in memory only: for tests of the state machine, where durability is not the subject. */
 export class MemoryOffsetStore implements OffsetStore {
   readonly state = new Map<string, GroupOffsets>()
-  async load(): Promise<Map<string, GroupOffsets>> {
-    return cloneAll(this.state)
+  readonly snapshots = new Map<string, GroupSnapshot>()
+  async load(): Promise<LoadedGroups> {
+    return { offsets: cloneAll(this.state), snapshots: new Map(this.snapshots) }
   }
   async commit(group: string, entries: readonly OffsetCommitEntry[]): Promise<void> {
     applyCommit(this.state, group, entries)
   }
+  async saveGroup(group: string, snapshot: GroupSnapshot): Promise<void> {
+    this.snapshots.set(group, snapshot)
+  }
   async deleteGroup(group: string): Promise<void> {
     this.state.delete(group)
+    this.snapshots.delete(group)
   }
   async deleteOffsets(group: string, partitions: readonly OffsetKey[]): Promise<void> {
     applyDeleteOffsets(this.state, group, partitions)
@@ -102,7 +149,7 @@ export interface FileOffsetStoreOptions {
 }
 
 const MAGIC = Buffer.from('TWOC', 'latin1')
-const FORMAT_VERSION = 1
+const FORMAT_VERSION = 2
 const HEADER_BYTES = 8
 const RECORD_HEADER_BYTES = 8
 /** Replay treats a larger declared length as corruption rather than allocating it. */
@@ -126,6 +173,7 @@ export class FileOffsetStore implements OffsetStore {
   readonly #compactMinBytes: number
   /** The latest value of everything written or queued, in call order: what compaction keeps. */
   readonly #state = new Map<string, GroupOffsets>()
+  readonly #snapshots = new Map<string, GroupSnapshot>()
   #file: FileHandle | undefined
   #size = 0
   #sizeAfterCompaction = 0
@@ -155,7 +203,7 @@ export class FileOffsetStore implements OffsetStore {
     return this.#size
   }
 
-  async load(): Promise<Map<string, GroupOffsets>> {
+  async load(): Promise<LoadedGroups> {
     if (this.#loaded) throw new TidewayError('TIDEWAY_ERR_CONFIG', 'offset store loaded twice')
     this.#loaded = true
     const io = this.#io
@@ -173,11 +221,16 @@ export class FileOffsetStore implements OffsetStore {
       // Missing, or torn while being created (nothing in it was ever acknowledged).
       await this.#createEmptyLog()
     } else {
-      if (!content.subarray(0, 4).equals(MAGIC) || content.readUInt32BE(4) !== FORMAT_VERSION) {
-        throw new TidewayError('TIDEWAY_ERR_STORAGE_IO', `${this.#path} is not a version ${FORMAT_VERSION} offset log`)
+      const version = content.subarray(0, 4).equals(MAGIC) ? content.readUInt32BE(4) : -1
+      if (version !== 1 && version !== FORMAT_VERSION) {
+        throw new TidewayError('TIDEWAY_ERR_STORAGE_IO', `${this.#path} is not a version 1 or ${FORMAT_VERSION} offset log`)
       }
-      const validEnd = replay(content, this.#state)
+      const validEnd = replay(content, this.#state, this.#snapshots)
       this.#file = await io.open(this.#path, 'write')
+      if (version !== FORMAT_VERSION) {
+        await this.#file.write([header()], 0)
+        await this.#file.datasync()
+      }
       if (validEnd < content.length) {
         this.#logger.warn('dropping a torn or corrupt tail of the offset log', {
           path: this.#path,
@@ -191,7 +244,14 @@ export class FileOffsetStore implements OffsetStore {
       this.#sizeAfterCompaction = validEnd
     }
     this.#logger.debug('offset log loaded', { path: this.#path, bytes: this.#size, groups: this.#state.size })
-    return cloneAll(this.#state)
+    return { offsets: cloneAll(this.#state), snapshots: new Map(this.#snapshots) }
+  }
+
+  saveGroup(group: string, snapshot: GroupSnapshot): Promise<void> {
+    const refused = this.#refusal()
+    if (refused) return Promise.reject(refused)
+    this.#snapshots.set(group, snapshot)
+    return this.#append([encodeSnapshot(group, snapshot)])
   }
 
   commit(group: string, entries: readonly OffsetCommitEntry[]): Promise<void> {
@@ -206,6 +266,7 @@ export class FileOffsetStore implements OffsetStore {
     const refused = this.#refusal()
     if (refused) return Promise.reject(refused)
     this.#state.delete(group)
+    this.#snapshots.delete(group)
     return this.#append([encodeRecord({ t: 'delete-group', g: group })])
   }
 
@@ -298,6 +359,7 @@ export class FileOffsetStore implements OffsetStore {
       }
       if (entries.length > 0) records.push(...encodeCommit(group, entries))
     }
+    for (const [group, snapshot] of this.#snapshots) records.push(encodeSnapshot(group, snapshot))
     const size = records.reduce((n, r) => n + r.length, 0)
     const io = this.#io
     try {
@@ -402,8 +464,55 @@ function encodeCommit(group: string, entries: readonly OffsetCommitEntry[]): Buf
   return records
 }
 
-/** Applies every valid record to `state`; returns the byte position after the last one. */
-function replay(content: Buffer, state: Map<string, GroupOffsets>): number {
+function encodeSnapshot(group: string, s: GroupSnapshot): Buffer {
+  const members = s.members.map((m) => [
+    m.memberId,
+    m.groupInstanceId,
+    m.clientId,
+    m.clientHost,
+    m.sessionTimeoutMs,
+    m.rebalanceTimeoutMs,
+    m.metadata.toString('base64'),
+    m.assignment.toString('base64'),
+  ])
+  return encodeRecord({ t: 'group', g: group, s: { gen: s.generationId, type: s.protocolType, proto: s.protocolName, leader: s.leaderId, at: s.wallMs, m: members } })
+}
+
+function decodeSnapshot(raw: unknown): GroupSnapshot | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined
+  const s = raw as { gen?: unknown; type?: unknown; proto?: unknown; leader?: unknown; at?: unknown; m?: unknown }
+  const nullableString = (v: unknown) => v === null || typeof v === 'string'
+  if (!Number.isInteger(s.gen) || !nullableString(s.type) || !nullableString(s.proto) || !nullableString(s.leader)) return undefined
+  if (typeof s.at !== 'number' || !Array.isArray(s.m)) return undefined
+  const members: MemberSnapshot[] = []
+  for (const item of s.m as unknown[]) {
+    if (!Array.isArray(item) || item.length !== 8) return undefined
+    const [memberId, groupInstanceId, clientId, clientHost, sessionTimeoutMs, rebalanceTimeoutMs, metadata, assignment] = item as unknown[]
+    if (typeof memberId !== 'string' || !nullableString(groupInstanceId) || typeof clientId !== 'string' || typeof clientHost !== 'string') return undefined
+    if (!Number.isInteger(sessionTimeoutMs) || !Number.isInteger(rebalanceTimeoutMs) || typeof metadata !== 'string' || typeof assignment !== 'string') return undefined
+    members.push({
+      memberId,
+      groupInstanceId: groupInstanceId as string | null,
+      clientId,
+      clientHost,
+      sessionTimeoutMs: sessionTimeoutMs as number,
+      rebalanceTimeoutMs: rebalanceTimeoutMs as number,
+      metadata: Buffer.from(metadata, 'base64'),
+      assignment: Buffer.from(assignment, 'base64'),
+    })
+  }
+  return {
+    generationId: s.gen as number,
+    protocolType: s.type as string | null,
+    protocolName: s.proto as string | null,
+    leaderId: s.leader as string | null,
+    wallMs: s.at,
+    members,
+  }
+}
+
+/** Applies every valid record to the maps; returns the byte position after the last one. */
+function replay(content: Buffer, state: Map<string, GroupOffsets>, snapshots: Map<string, GroupSnapshot>): number {
   let pos = HEADER_BYTES
   while (pos + RECORD_HEADER_BYTES <= content.length) {
     const length = content.readUInt32BE(pos)
@@ -412,13 +521,13 @@ function replay(content: Buffer, state: Map<string, GroupOffsets>): number {
     if (length > MAX_RECORD_BYTES || start + length > content.length) break
     const body = content.subarray(start, start + length)
     if (crc32c(body) !== crc) break
-    if (!applyRecord(state, body)) break
+    if (!applyRecord(state, snapshots, body)) break
     pos = start + length
   }
   return pos
 }
 
-function applyRecord(state: Map<string, GroupOffsets>, body: Buffer): boolean {
+function applyRecord(state: Map<string, GroupOffsets>, snapshots: Map<string, GroupSnapshot>, body: Buffer): boolean {
   let record: unknown
   try {
     record = JSON.parse(body.toString('utf8'))
@@ -426,7 +535,7 @@ function applyRecord(state: Map<string, GroupOffsets>, body: Buffer): boolean {
     return false
   }
   if (typeof record !== 'object' || record === null) return false
-  const r = record as { t?: unknown; g?: unknown; o?: unknown; p?: unknown }
+  const r = record as { t?: unknown; g?: unknown; o?: unknown; p?: unknown; s?: unknown }
   if (typeof r.g !== 'string') return false
   switch (r.t) {
     case 'commit': {
@@ -458,8 +567,15 @@ function applyRecord(state: Map<string, GroupOffsets>, body: Buffer): boolean {
       applyCommit(state, r.g, entries)
       return true
     }
+    case 'group': {
+      const snapshot = decodeSnapshot(r.s)
+      if (!snapshot) return false
+      snapshots.set(r.g, snapshot)
+      return true
+    }
     case 'delete-group':
       state.delete(r.g)
+      snapshots.delete(r.g)
       return true
     case 'delete-offsets': {
       if (!Array.isArray(r.p)) return false

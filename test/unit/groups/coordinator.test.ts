@@ -2,6 +2,8 @@
 // says so, and `tick()` runs whatever fell due). Error codes are Kafka's numbers, named.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { GroupCoordinator } from '../../../src/broker/groups/coordinator.ts'
+import { ManualClock } from '../../../src/clock.ts'
 import { ErrorCode } from '../../../src/protocol/error-codes.ts'
 import {
   coordinator,
@@ -346,6 +348,53 @@ describe('liveness', () => {
       { memberId: followers[1]!.memberId, groupInstanceId: null },
     ])
     assert.equal(groups.stateOf('g'), undefined, 'an empty group without offsets is forgotten')
+  })
+})
+
+describe('membership across a coordinator restart', () => {
+  test('a Stable group comes back Stable with its generation and members; one that stays silent times out', opts, async () => {
+    const { store, leader, followers } = await stableGroupOfThree()
+    await settle()
+    // A new coordinator on the same store: what a restarted broker does.
+    const clock = new ManualClock()
+    const restarted = new GroupCoordinator({ clock, store, initialRebalanceDelayMs: 0 })
+    await restarted.load()
+    const state = restarted.stateOf('g')!
+    assert.equal(state.state, 'Stable')
+    assert.equal(state.generationId, leader.generationId)
+    assert.equal(state.leaderId, leader.memberId)
+    assert.deepEqual(state.memberIds.sort(), [leader, ...followers].map((m) => m.memberId).sort())
+    const described = restarted.describeGroup('g')
+    assert.equal(described.members.find((m) => m.memberId === leader.memberId)!.memberAssignment.toString(), `for ${leader.memberId}`)
+    const commit = await restarted.commitOffsets({
+      groupId: 'g',
+      generationId: leader.generationId,
+      memberId: followers[0]!.memberId,
+      groupInstanceId: null,
+      topics: [{ name: 'orders', partitions: [{ partitionIndex: 0, committedOffset: 3n, committedLeaderEpoch: -1, committedMetadata: null }] }],
+    })
+    assert.equal(commit[0]!.partitions[0]!.errorCode, ErrorCode.NONE, 'members commit in their generation as before')
+    // Two members keep heartbeating; the third died with the old broker.
+    const beat = (memberId: string) => restarted.heartbeat({ groupId: 'g', generationId: leader.generationId, memberId, groupInstanceId: null })
+    clock.advance(SESSION_MS / 2)
+    restarted.tick()
+    assert.equal(beat(leader.memberId), ErrorCode.NONE)
+    assert.equal(beat(followers[0]!.memberId), ErrorCode.NONE)
+    clock.advance(SESSION_MS / 2)
+    restarted.tick()
+    assert.equal(restarted.stateOf('g')!.state, 'PreparingRebalance')
+    assert.equal(beat(leader.memberId), ErrorCode.REBALANCE_IN_PROGRESS)
+    await restarted.close()
+  })
+
+  test('an emptied group without offsets is not revived by a restart', opts, async () => {
+    const { store, groups, leader, followers } = await stableGroupOfThree()
+    groups.leave('g', [leader, ...followers].map((m) => ({ memberId: m.memberId, groupInstanceId: null })))
+    await settle()
+    const restarted = new GroupCoordinator({ clock: new ManualClock(), store, initialRebalanceDelayMs: 0 })
+    await restarted.load()
+    assert.equal(restarted.stateOf('g'), undefined)
+    assert.equal(store.snapshots.has('g'), false)
   })
 })
 

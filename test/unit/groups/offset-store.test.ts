@@ -6,7 +6,7 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSy
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, test } from 'node:test'
-import { FileOffsetStore, type OffsetCommitEntry } from '../../../src/broker/groups/offset-store.ts'
+import { FileOffsetStore, type GroupSnapshot, type OffsetCommitEntry } from '../../../src/broker/groups/offset-store.ts'
 import { isTidewayError } from '../../../src/errors.ts'
 import { FaultyFileIO } from '../../helpers/faulty-file-io.ts'
 
@@ -33,7 +33,7 @@ const entry = (topic: string, partition: number, offset: bigint, metadata: strin
 
 async function open(dir: string, compactMinBytes?: number) {
   const store = new FileOffsetStore(compactMinBytes === undefined ? { dir } : { dir, compactMinBytes })
-  const loaded = await store.load()
+  const { offsets: loaded } = await store.load()
   const offsetOf = (group: string, topic: string, partition: number) => loaded.get(group)?.get(topic)?.get(partition)?.offset
   return { store, loaded, offsetOf }
 }
@@ -194,4 +194,61 @@ test('a failed fsync refuses the commit and fences the store; a reopen recovers 
   // 2 may or may not have reached the disk (its fsync failed, so it was never acknowledged); 3 did not.
   assert.ok([1n, 2n].includes(reopened.offsetOf('g', 't', 0)!))
   await reopened.store.close()
+})
+
+const snapshot = (generationId: number, members: string[]): GroupSnapshot => ({
+  generationId,
+  protocolType: 'consumer',
+  protocolName: 'range',
+  leaderId: members[0] ?? null,
+  wallMs: 1_700_000_000_000 + generationId,
+  members: members.map((memberId, i) => ({
+    memberId,
+    groupInstanceId: i === 0 ? `instance-${memberId}` : null,
+    clientId: 'client',
+    clientHost: '/127.0.0.1',
+    sessionTimeoutMs: 10_000,
+    rebalanceTimeoutMs: 30_000,
+    metadata: Buffer.from([0, 1, 2, 255]),
+    assignment: Buffer.from(`for ${memberId}`),
+  })),
+})
+
+test('group snapshots survive a reopen and compaction; the latest wins and deleteGroup removes it', opts, async () => {
+  const dir = tempDir()
+  const first = new FileOffsetStore({ dir, compactMinBytes: 4096 })
+  await first.load()
+  await first.saveGroup('g', snapshot(1, ['a', 'b']))
+  await first.saveGroup('gone', snapshot(1, ['x']))
+  await first.deleteGroup('gone')
+  // Enough commits to trigger compaction (which must keep the snapshot).
+  for (let i = 0; i < 100; i++) await first.commit('g', [entry('orders', 0, BigInt(i))])
+  await first.saveGroup('g', snapshot(2, ['b']))
+  await first.close()
+
+  const second = new FileOffsetStore({ dir, compactMinBytes: 4096 })
+  const loaded = await second.load()
+  assert.deepEqual([...loaded.snapshots.keys()], ['g'])
+  assert.deepEqual(loaded.snapshots.get('g'), snapshot(2, ['b']))
+  assert.equal(loaded.offsets.get('g')!.get('orders')!.get(0)!.offset, 99n)
+  await second.close()
+  assert.ok(statSync(join(dir, 'commits.log')).size < 100 * 60, 'the log was compacted')
+})
+
+test('a version 1 log (offsets only) is read, and its header upgraded so older brokers refuse it', opts, async () => {
+  const dir = tempDir()
+  const first = new FileOffsetStore({ dir })
+  await first.load()
+  await first.commit('g', [entry('orders', 0, 5n)])
+  await first.close()
+  const path = join(dir, 'commits.log')
+  const bytes = readFileSync(path)
+  bytes.writeUInt32BE(1, 4)
+  writeFileSync(path, bytes)
+
+  const second = new FileOffsetStore({ dir })
+  const loaded = await second.load()
+  assert.equal(loaded.offsets.get('g')!.get('orders')!.get(0)!.offset, 5n)
+  await second.close()
+  assert.equal(readFileSync(path).readUInt32BE(4), 2)
 })
