@@ -1,5 +1,6 @@
-// `tideway topics|produce|consume`: the client commands. They speak the Kafka protocol through
-// @platformatic/kafka only (never broker internals), so they work against any Kafka cluster.
+// `tideway topics|groups|produce|consume`: the client commands. They speak the Kafka protocol
+// through @platformatic/kafka only (never broker internals), so they work against any Kafka
+// cluster.
 //
 // Exit codes: 0 done, 1 the operation failed (unreachable broker, unknown topic, refused
 // request), 2 usage error (bad flags or arguments). An expected failure is one line on stderr,
@@ -7,6 +8,7 @@
 import type { ClientCommand, CommandIO } from './command.ts'
 import { consumeCommand } from './consume-command.ts'
 import { CommandError, UsageError } from './errors.ts'
+import { groupsCommands } from './groups-command.ts'
 import { OutputSink } from './output.ts'
 import { produceCommand } from './produce-command.ts'
 import { topicsCommands } from './topics-command.ts'
@@ -22,7 +24,24 @@ Commands:
 Run \`tideway topics <command> --help\` for a command's options.
 `
 
-export async function runClientCommand(command: 'topics' | 'produce' | 'consume', argv: string[]): Promise<number> {
+const groupsUsage = `Usage: tideway groups <list|describe|delete|reset-offsets> [options]
+
+Commands:
+  list                    list consumer groups with their state and member count
+  describe <group>        members, assignments, and committed offset, log end and lag per partition
+  delete <group>          delete a group without active members, and its committed offsets
+  reset-offsets <group>   move a group's committed offsets on a topic (a dry run without --execute)
+
+Run \`tideway groups <command> --help\` for a command's options.
+`
+
+/** The commands that take a subcommand: its table, the usage text, and the names for errors. */
+const families: Readonly<Record<string, { commands: Readonly<Record<string, ClientCommand>>; usage: string; names: string }>> = {
+  topics: { commands: topicsCommands, usage: topicsUsage, names: 'create, list, describe or delete' },
+  groups: { commands: groupsCommands, usage: groupsUsage, names: 'list, describe, delete or reset-offsets' },
+}
+
+export async function runClientCommand(command: 'topics' | 'groups' | 'produce' | 'consume', argv: string[]): Promise<number> {
   const { io, dispose } = processIO()
   try {
     return await runWith(command, argv, io)
@@ -38,18 +57,19 @@ export async function runWith(command: string, argv: string[], io: CommandIO): P
   let args = argv
   if (command === 'produce') selected = produceCommand
   else if (command === 'consume') selected = consumeCommand
-  else if (command === 'topics') {
+  else if (Object.hasOwn(families, command)) {
+    const family = families[command]!
     const [sub, ...rest] = argv
     if (sub === undefined) {
-      io.stderr.write(topicsUsage)
+      io.stderr.write(family.usage)
       return 2
     }
     if (sub === '--help' || sub === '-h' || sub === 'help') {
-      await io.stdout.write(topicsUsage)
+      await io.stdout.write(family.usage)
       return 0
     }
-    selected = topicsCommands[sub]
-    if (!selected) return usageFailure(io, name, `unknown command "${sub}" (create, list, describe or delete)`)
+    selected = Object.hasOwn(family.commands, sub) ? family.commands[sub] : undefined
+    if (!selected) return usageFailure(io, name, `unknown command "${sub}" (${family.names})`)
     name = `${name} ${sub}`
     args = rest
   }

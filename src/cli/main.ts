@@ -1,6 +1,6 @@
-// `tideway <command>`: the broker itself, plus client commands (topics, produce, consume) that
-// speak the Kafka protocol through @platformatic/kafka, so they work against any Kafka-protocol
-// cluster, not only Tideway.
+// `tideway <command>`: the broker itself, plus client commands (topics, groups, produce, consume)
+// that speak the Kafka protocol through @platformatic/kafka, so they work against any
+// Kafka-protocol cluster, not only Tideway.
 import { runBroker } from './broker-command.ts'
 
 const usage = `Usage: tideway <command> [options]
@@ -8,6 +8,7 @@ const usage = `Usage: tideway <command> [options]
 Commands:
   broker                 run the broker (what \`npm start\` runs); --help lists its options
   topics <sub>           create | list | describe | delete topics
+  groups <sub>           list | describe | delete consumer groups, reset their offsets
   produce <topic>        send stdin lines as records
   consume <topic>        print records
 
@@ -19,6 +20,7 @@ async function main(argv: string[]): Promise<number> {
     case 'broker':
       return runBroker(rest)
     case 'topics':
+    case 'groups':
     case 'produce':
     case 'consume': {
       const { runClientCommand } = await import('./client-commands.ts')
