@@ -1,8 +1,7 @@
 // DescribeGroups (key 15), versions 0-5. An unknown group is described as "Dead" with no error,
 // as Kafka does in these versions. Member metadata and assignments are filled only while the
-// group is Stable. Deviations: client hosts are reported as "" (the coordinator is not told the
-// peer address), and authorized operations are never computed (no ACLs), whatever the request
-// asks for.
+// group is Stable. Client hosts are "/<address>" as Kafka prints them. Deviation: authorized
+// operations are never computed (no ACLs), whatever the request asks for.
 import { DescribeGroups } from '../../protocol/apis/describe-groups.ts'
 import { defineHandler, type BrokerServices } from '../handler.ts'
 
