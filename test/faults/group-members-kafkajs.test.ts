@@ -7,6 +7,8 @@
 //    members and generation (the membership is stored with the offsets), so the members carry
 //    on with their assignments, without a rebalance and without reading anything twice, and
 //    read everything produced afterwards.
+// 3. Finally a member leaves cleanly, and the last one takes every partition at once rather
+//    than after the session timeout.
 // The checks are in test/helpers/group-history.ts.
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -26,6 +28,8 @@ const PARTITIONS = 6
 const RECORDS = 30_000
 const AFTER_CRASH = 6_000
 const SESSION_TIMEOUT_MS = 8_000
+/** Waiting longer than the session timeout would hide a leave that was not acted on. */
+const SESSION_MS_FOR_LEAVE = SESSION_TIMEOUT_MS - 1000
 
 const dir = tempDir()
 const broker = new BrokerProcess(dir.path)
@@ -189,6 +193,16 @@ test('KafkaJS group of 3 processes: kill -9 of a member, then of the broker, los
   assert.deepEqual([a.assigned.length, b.assigned.length], assignmentsBefore, 'no rebalance after the broker restart')
   assert.equal(all.duplicates, phase1.duplicates, 'nothing is read twice because of the broker crash')
   assert.ok([a, b].every((m) => m.alive), 'the surviving members rode out the broker crash')
+
+  // Phase 3: b leaves cleanly (KafkaJS disconnect sends LeaveGroup): a owns everything at once,
+  // well before b's session could have expired.
+  const bGeneration = b.assigned.at(-1)!.generation ?? 0
+  const leftAt = Date.now()
+  b.child.kill('SIGTERM')
+  await waitFor(() => settled([a], bGeneration), { timeoutMs: SESSION_MS_FOR_LEAVE, what: 'a to own every partition after b left' })
+  const leaveTakeoverMs = a.assigned.at(-1)!.t - leftAt
+  t.diagnostic(`after a clean leave, the remaining member owns all ${PARTITIONS} partitions in ${leaveTakeoverMs} ms`)
+  assert.ok(leaveTakeoverMs < SESSION_TIMEOUT_MS, 'a clean leave does not wait for the session timeout')
 })
 
 function history() {
