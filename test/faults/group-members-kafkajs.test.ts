@@ -11,14 +11,14 @@
 //    than after the session timeout.
 // The checks are in test/helpers/group-history.ts.
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { after, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import kafkajs from 'kafkajs'
 import { createTopic } from '../helpers/admin.ts'
 import { BrokerProcess, tempDir } from '../helpers/broker-process.ts'
 import { uniqueName } from '../helpers/embedded.ts'
-import { checkGroupHistory, type AssignedEvent, type CommitEvent, type RecordEvent } from '../helpers/group-history.ts'
+import { checkGroupHistory } from '../helpers/group-history.ts'
+import { allProcessed, historyOf, MemberProcess } from '../helpers/group-member-process.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const { Kafka, logLevel } = kafkajs
@@ -43,65 +43,9 @@ after(async () => {
   dir.remove()
 })
 
-/** A member process and everything it reported, in order. */
-class MemberProcess {
-  readonly name: string
-  readonly child: ChildProcess
-  readonly assigned: AssignedEvent[] = []
-  readonly records: RecordEvent[] = []
-  readonly commits: CommitEvent[] = []
-  stderr = ''
-
-  constructor(name: string, args: string[]) {
-    this.name = name
-    this.child = spawn(process.execPath, [MEMBER_SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let buffered = ''
-    this.child.stdout!.setEncoding('utf8')
-    this.child.stdout!.on('data', (chunk: string) => {
-      buffered += chunk
-      let newline
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        this.#onLine(buffered.slice(0, newline))
-        buffered = buffered.slice(newline + 1)
-      }
-    })
-    this.child.stderr!.setEncoding('utf8')
-    this.child.stderr!.on('data', (chunk: string) => {
-      this.stderr = (this.stderr + chunk).slice(-30000)
-    })
-  }
-
-  #onLine(line: string): void {
-    const e = JSON.parse(line) as Record<string, unknown> & { event: string; t: number }
-    const member = this.name
-    if (e.event === 'assigned') this.assigned.push({ member, generation: undefined, partitions: e.partitions as number[], t: e.t })
-    else if (e.event === 'generation') this.assigned[e.assignment as number]!.generation = e.generation as number
-    else if (e.event === 'record') {
-      this.records.push({ member, assignment: e.assignment as number, partition: e.partition as number, offset: e.offset as number, value: e.value as string, t: e.t })
-    } else if (e.event === 'crashed') {
-      this.stderr += `\n${line}`
-    } else if (e.event === 'committed') {
-      for (const [partition, offset] of e.partitions as [number, number][]) this.commits.push({ member, partition, offset, t: e.t })
-    }
-  }
-
-  get alive(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null
-  }
-
-  kill9(): void {
-    if (this.alive) this.child.kill('SIGKILL')
-  }
-
-  /** The partitions of its latest assignment. */
-  get owns(): readonly number[] {
-    return this.assigned.at(-1)?.partitions ?? []
-  }
-}
-
 function startMember(name: string, topic: string, groupId: string): MemberProcess {
-  const member = new MemberProcess(name, [
-    broker.bootstrap, topic, groupId,
+  const member = new MemberProcess(name, process.execPath, [
+    MEMBER_SCRIPT, broker.bootstrap, topic, groupId,
     '--session-timeout-ms', String(SESSION_TIMEOUT_MS),
     '--sleep-every', '4',
     '--lifetime-ms', '240000',
@@ -165,12 +109,8 @@ test('KafkaJS group of 3 processes: kill -9 of a member, then of the broker, los
   // heartbeat (500 ms) starts their rejoin. Bounded by the session timeout plus that slack.
   assert.ok(takeoverMs <= SESSION_TIMEOUT_MS + 3_000, `takeover took ${takeoverMs} ms`)
 
-  const allSeen = (values: readonly string[]) => {
-    const seen = new Set(members.flatMap((m) => m.records.map((r) => r.value)))
-    return values.every((v) => seen.has(v))
-  }
-  await waitFor(() => allSeen(produced), { timeoutMs: 60_000, intervalMs: 200, what: `all ${RECORDS} records processed` })
-  const phase1 = checkGroupHistory(history(), produced)
+  await waitFor(() => allProcessed(members, produced), { timeoutMs: 60_000, intervalMs: 200, what: `all ${RECORDS} records processed` })
+  const phase1 = checkGroupHistory(historyOf(members), produced)
   t.diagnostic(`phase 1: ${RECORDS} produced, ${phase1.lost.length} lost, ${phase1.duplicates} processed twice, ${phase1.uncommittedAtHandovers} uncommitted at ${phase1.handovers} handovers`)
   assert.deepEqual(phase1.violations, [])
   assert.deepEqual(phase1.lost, [])
@@ -185,8 +125,8 @@ test('KafkaJS group of 3 processes: kill -9 of a member, then of the broker, los
   await broker.start()
   const more = Array.from({ length: AFTER_CRASH }, (_, i) => `s-${i}`)
   await produce(producer, topic, more)
-  await waitFor(() => allSeen(more), { timeoutMs: 90_000, intervalMs: 200, what: `all ${AFTER_CRASH} records produced after the crash` })
-  const all = checkGroupHistory(history(), [...produced, ...more], [restartedAt])
+  await waitFor(() => allProcessed(members, more), { timeoutMs: 90_000, intervalMs: 200, what: `all ${AFTER_CRASH} records produced after the crash` })
+  const all = checkGroupHistory(historyOf(members), [...produced, ...more], [restartedAt])
   t.diagnostic(`after the broker crash: ${AFTER_CRASH} more produced, ${all.lost.length} lost in total, ${all.duplicates} processed twice in total`)
   assert.deepEqual(all.violations, [])
   assert.deepEqual(all.lost, [])
@@ -204,14 +144,6 @@ test('KafkaJS group of 3 processes: kill -9 of a member, then of the broker, los
   t.diagnostic(`after a clean leave, the remaining member owns all ${PARTITIONS} partitions in ${leaveTakeoverMs} ms`)
   assert.ok(leaveTakeoverMs < SESSION_TIMEOUT_MS, 'a clean leave does not wait for the session timeout')
 })
-
-function history() {
-  return {
-    assigned: members.flatMap((m) => m.assigned),
-    records: members.flatMap((m) => m.records),
-    commits: members.flatMap((m) => m.commits),
-  }
-}
 
 /** True once each member's last commit per owned partition is past its last processed record. */
 function allCommitted(live: readonly MemberProcess[]): boolean {

@@ -122,7 +122,9 @@ export function checkGroupHistory(history: GroupHistory, produced: Iterable<stri
       if (after.first.offset > before.last.offset + 1) {
         violations.push(`partition ${partition}: ${after.member} started at ${after.first.offset}, skipping past ${before.member}'s last ${before.last.offset}`)
       }
-      const acknowledged = lastCommit(history.commits, before.member, partition, after.first.t)
+      // The previous owner's last commit of this run: at most one past its last record (later
+      // commits by the same member belong to the next run), made before the next run began.
+      const acknowledged = lastCommit(history.commits, before.member, partition, after.first.t, before.last.offset + 1)
       if (acknowledged !== undefined && after.first.offset < acknowledged) {
         violations.push(`partition ${partition}: ${after.member} started at ${after.first.offset}, before ${before.member}'s acknowledged commit ${acknowledged}`)
       }
@@ -138,11 +140,60 @@ export function checkGroupHistory(history: GroupHistory, produced: Iterable<stri
   return { violations, duplicates, lost, uncommittedAtHandovers, handovers }
 }
 
-function lastCommit(commits: readonly CommitEvent[], member: string, partition: number, notAfter: number): number | undefined {
+function lastCommit(commits: readonly CommitEvent[], member: string, partition: number, notAfter: number, maxOffset: number): number | undefined {
   let best: number | undefined
   for (const c of commits) {
-    if (c.member !== member || c.partition !== partition || c.t > notAfter) continue
+    if (c.member !== member || c.partition !== partition || c.t > notAfter || c.offset > maxOffset) continue
     if (best === undefined || c.offset > best) best = c.offset
   }
   return best
+}
+
+/**
+ * For members that report revocations as well as assignments (librdkafka's callbacks): no
+ * partition is owned by two members at once. A member owns a partition from the assignment
+ * event that adds it until the event that removes it, or until `endOf(member)` (killed or
+ * closed). Events of different processes at the same millisecond count as not overlapping.
+ */
+export function checkExclusiveOwnership(owned: readonly AssignedEvent[], endOf: (member: string) => number | undefined): string[] {
+  interface Interval { member: string; from: number; to: number }
+  const intervals = new Map<number, Interval[]>()
+  const open = new Map<string, number>() // "member/partition" → since
+  const close = (member: string, partition: number, to: number) => {
+    const key = `${member}/${partition}`
+    const from = open.get(key)
+    if (from === undefined) return
+    open.delete(key)
+    if (!intervals.has(partition)) intervals.set(partition, [])
+    intervals.get(partition)!.push({ member, from, to })
+  }
+  const byMember = new Map<string, AssignedEvent[]>()
+  for (const e of owned) {
+    if (!byMember.has(e.member)) byMember.set(e.member, [])
+    byMember.get(e.member)!.push(e)
+  }
+  for (const [member, events] of byMember) {
+    let current = new Set<number>()
+    for (const e of events) {
+      const next = new Set(e.partitions)
+      for (const p of current) if (!next.has(p)) close(member, p, e.t)
+      for (const p of next) if (!current.has(p)) open.set(`${member}/${p}`, e.t)
+      current = next
+    }
+    for (const p of current) close(member, p, endOf(member) ?? Number.POSITIVE_INFINITY)
+  }
+  const violations: string[] = []
+  for (const [partition, list] of intervals) {
+    list.sort((a, b) => a.from - b.from)
+    for (let i = 1; i < list.length; i++) {
+      for (let j = 0; j < i; j++) {
+        const a = list[j]!
+        const b = list[i]!
+        if (a.member !== b.member && b.from < a.to && a.from < b.to) {
+          violations.push(`partition ${partition}: owned by ${a.member} [${a.from}, ${a.to}) and ${b.member} [${b.from}, ${b.to})`)
+        }
+      }
+    }
+  }
+  return violations
 }
