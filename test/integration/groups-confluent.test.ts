@@ -6,6 +6,9 @@
 // 2. cooperative-sticky (librdkafka's incremental rebalancing): a member closes cleanly; the
 //    others get its partitions at once (long before a 30 s session timeout could expire) and,
 //    being incremental, never give up the partitions they already had.
+// 3. static membership (group.instance.id, KIP-345): a member kill -9ed and restarted with the
+//    same instance id gets its partitions back without a rebalance: the other member is never
+//    asked to give anything up.
 // The checks are in test/helpers/group-history.ts.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
@@ -44,12 +47,13 @@ after(async () => {
   dir.remove()
 })
 
-function startMember(name: string, topic: string, groupId: string, strategy: string, sessionTimeoutMs: number): MemberProcess {
+function startMember(name: string, topic: string, groupId: string, strategy: string, sessionTimeoutMs: number, instanceId?: string): MemberProcess {
   const member = new MemberProcess(name, PYTHON, [
     MEMBER_SCRIPT, broker.bootstrap, topic, groupId,
     '--strategy', strategy,
     '--session-timeout-ms', String(sessionTimeoutMs),
     '--sleep-every', '4',
+    ...(instanceId ? ['--instance-id', instanceId] : []),
   ])
   members.push(member)
   return member
@@ -146,4 +150,37 @@ test('confluent-kafka cooperative-sticky group: a clean close hands partitions o
   assert.deepEqual(checkExclusiveOwnership(group.flatMap((m) => m.owned), (m) => (m === 'c' ? c.closedAt : undefined)), [])
   assert.deepEqual(report.lost, [])
   assert.equal(report.duplicates, 0, 'a clean close commits before it leaves: nothing is read twice')
+})
+
+test('confluent-kafka static members: a restarted instance takes its partitions back without a rebalance', { timeout: 120_000 }, async (t) => {
+  const SESSION_MS = 30_000
+  const topic = uniqueName('confluent-static')
+  const groupId = uniqueName('confluent-static')
+  await createTopic(broker.bootstrap, topic, PARTITIONS)
+  const a = startMember('a', topic, groupId, 'range', SESSION_MS, 'instance-a')
+  const b = startMember('b', topic, groupId, 'range', SESSION_MS, 'instance-b')
+  await waitFor(() => settled([a, b]), { timeoutMs: 30_000, what: 'two static members to settle' })
+  const first = Array.from({ length: 3_000 }, (_, i) => `f-${i}`)
+  await produce(topic, first)
+  await waitFor(() => allProcessed([a, b], first), { timeoutMs: 60_000, intervalMs: 200, what: 'the first records processed' })
+
+  const bPartitions = [...b.owns]
+  const aEvents = a.owned.length
+  b.kill9()
+  const killedAt = Date.now()
+  const b2 = startMember('b2', topic, groupId, 'range', SESSION_MS, 'instance-b')
+  await waitFor(() => b2.owns.length > 0, { timeoutMs: 20_000, what: 'the restarted instance to be assigned' })
+  t.diagnostic(`the restarted instance owns ${b2.owns.join(',')} ${b2.owned[0]!.t - killedAt} ms after the kill (session timeout ${SESSION_MS} ms)`)
+  assert.deepEqual(b2.owns, bPartitions, 'the same partitions as before')
+  assert.equal(a.owned.length, aEvents, 'a was not rebalanced')
+
+  const second = Array.from({ length: 3_000 }, (_, i) => `s-${i}`)
+  await produce(topic, second)
+  const group = [a, b, b2]
+  await waitFor(() => allProcessed(group, second), { timeoutMs: 60_000, intervalMs: 200, what: 'records produced after the restart' })
+  const report = checkGroupHistory(historyOf(group), [...first, ...second])
+  t.diagnostic(`${first.length + second.length} produced, ${report.lost.length} lost, ${report.duplicates} processed twice`)
+  assert.deepEqual(report.violations, [])
+  assert.deepEqual(report.lost, [])
+  assert.ok(report.duplicates <= report.uncommittedAtHandovers, 'only uncommitted work is read twice')
 })

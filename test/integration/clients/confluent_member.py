@@ -12,7 +12,7 @@ multi-process group tests. At-least-once: it handles each record, then commits i
 It exits by itself after --lifetime-ms so a forgotten process cannot linger.
 
 Usage: confluent_member.py BOOTSTRAP TOPIC GROUP [--strategy range|roundrobin|cooperative-sticky]
-       [--session-timeout-ms N] [--sleep-every N] [--lifetime-ms N]
+       [--session-timeout-ms N] [--sleep-every N] [--lifetime-ms N] [--instance-id ID]
 """
 import argparse
 import json
@@ -32,6 +32,7 @@ def main():
     parser.add_argument("--session-timeout-ms", type=int, default=10000)
     parser.add_argument("--sleep-every", type=int, default=0)
     parser.add_argument("--lifetime-ms", type=int, default=240000)
+    parser.add_argument("--instance-id", default=None, help="group.instance.id: static membership")
     args = parser.parse_args()
 
     def emit(event, **fields):
@@ -51,7 +52,7 @@ def main():
         owned.difference_update(removed)
         emit("owned", partitions=sorted(owned), added=[], removed=removed)
 
-    consumer = Consumer({
+    config = {
         "bootstrap.servers": args.bootstrap,
         "group.id": args.group,
         "client.id": "confluent-member",
@@ -62,7 +63,10 @@ def main():
         "auto.offset.reset": "earliest",
         "fetch.wait.max.ms": 100,
         "topic.metadata.refresh.interval.ms": 2000,
-    })
+    }
+    if args.instance_id:
+        config["group.instance.id"] = args.instance_id
+    consumer = Consumer(config)
     consumer.subscribe([args.topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_revoke)
 
     stopping = []
