@@ -50,11 +50,14 @@ import {
   LOG_OVERHEAD,
   lastOffsetOf,
   readBatchHeader,
+  TimestampType,
+  timestampTypeOf,
   validateBatch,
   writeBaseOffset,
   writePartitionLeaderEpoch,
   type BatchHeader,
 } from '../protocol/record-batch.ts'
+import { recordTimes } from '../protocol/record-timestamps.ts'
 import { writeFileDurably, type FileIO } from './file-io.ts'
 import { ChunkedReader, parseSegmentFileName, readFully, Segment, SegmentFile, segmentFileName } from './segment.ts'
 
@@ -469,26 +472,36 @@ export class PartitionLog {
   }
 
   /**
-   * The first batch whose maxTimestamp >= timestampMs, at batch granularity: the offset is that
-   * batch's base offset and the timestamp its maxTimestamp (Kafka answers per record; a consumer
-   * seeking there may see a few earlier records of the same batch). Null when no durable batch
-   * is that new.
+   * The first record whose timestamp >= timestampMs, as Kafka answers ListOffsets: the batch is
+   * found by its header's maxTimestamp, then opened to find the record. Where the batch cannot
+   * be opened here (snappy or lz4, see record-timestamps.ts) or its timestamps are the broker's
+   * (LogAppendTime: every record has the batch's), the answer is the batch's base offset and
+   * maxTimestamp. Null when no durable record is that new.
    */
   async offsetForTimestamp(timestampMs: bigint): Promise<{ offset: bigint; timestampMs: bigint } | null> {
     if (this.#closed) throw this.#closedError()
     const highWatermark = this.#highWatermark
     const segment = this.#segments.find((s) => s.maxTimestamp >= timestampMs)
     if (!segment) return null
-    return this.#withReader(segment, async () => {
-      let found: { offset: bigint; timestampMs: bigint } | null = null
+    const batch = await this.#withReader(segment, async () => {
+      let found: BatchHeader | null = null
       await segment.walkHeaders(segment.scanStartForTimestamp(timestampMs), segment.durableSize, (header) => {
         if (header.baseOffset >= highWatermark) return false
         if (header.maxTimestamp < timestampMs) return true
-        found = { offset: header.baseOffset, timestampMs: header.maxTimestamp }
+        found = header
         return false
       })
-      return found
+      return found as BatchHeader | null
     })
+    if (!batch) return null
+    const wholeBatch = { offset: batch.baseOffset, timestampMs: batch.maxTimestamp }
+    if (timestampTypeOf(batch.attributes) === TimestampType.logAppendTime) return wholeBatch
+    const { records } = await this.read(batch.baseOffset, LOG_OVERHEAD + batch.batchLength)
+    // Records that do not parse or inflate (the CRC held, so a client wrote them so): the batch
+    // still answers.
+    const times = await recordTimes(records.subarray(0, LOG_OVERHEAD + batch.batchLength), batch).catch(() => undefined)
+    const first = times?.find((r) => r.timestamp >= timestampMs)
+    return first ? { offset: batch.baseOffset + BigInt(first.offsetDelta), timestampMs: first.timestamp } : wholeBatch
   }
 
   /**

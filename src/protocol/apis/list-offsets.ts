@@ -1,6 +1,6 @@
 // ListOffsets (key 2). Served 1-5 (librdkafka 2.0 needs a minimum of at most 2; v6 would be
 // flexible). Timestamp -2 asks for the earliest offset, -1 for the latest; a real timestamp for
-// the first offset whose record timestamp is at or after it (we answer at batch granularity).
+// the first offset whose record timestamp is at or after it.
 import { api, array, int16, int32, int64, int8, string, struct } from '../schema.ts'
 
 const ListOffsetsPartition = struct({

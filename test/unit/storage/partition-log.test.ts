@@ -82,7 +82,7 @@ test('reads outside [logStartOffset, highWatermark] are refused and the high wat
   await log.close()
 })
 
-test('offsetForTimestamp names the first batch whose max timestamp is at or after the time', opts, async () => {
+test('offsetForTimestamp names the first record whose timestamp is at or after the time', opts, async () => {
   // Producer timestamps are not monotonic: a sparse time index must still give the exact batch.
   const dir = partitionDir()
   const config = { segmentBytes: 2048, indexIntervalBytes: 300 }
@@ -95,9 +95,12 @@ test('offsetForTimestamp names the first batch whose max timestamp is at or afte
     const result = await appendValues(log, [`t${i}`, `u${i}`], { baseTimestamp })
     batches.push({ offset: result.baseOffset, maxTimestamp: baseTimestamp + 1n })
   }
+  // Each batch holds two records, at maxTimestamp - 1 and maxTimestamp.
   const expected = (target: bigint) => {
     const hit = batches.find((b) => b.maxTimestamp >= target)
-    return hit ? { offset: hit.offset, timestampMs: hit.maxTimestamp } : null
+    if (!hit) return null
+    const first = hit.maxTimestamp - 1n
+    return first >= target ? { offset: hit.offset, timestampMs: first } : { offset: hit.offset + 1n, timestampMs: hit.maxTimestamp }
   }
   const targets = [0n, 999_000n, 1_000_000n, 1_004_321n, 1_006_000n, 1_011_800n, 1_012_400n, 2_000_000n]
   for (let t = 1_000_000n; t < 1_012_500n; t += 137n) targets.push(t)
