@@ -2,9 +2,10 @@
 //
 // The broker treats a batch as opaque bytes: it validates the 61-byte header and the CRC,
 // rewrites only baseOffset and partitionLeaderEpoch (both before the CRC-covered range, so the
-// CRC stays valid), and never opens the records, which may be compressed. Everything offset
-// assignment, retention and ListOffsets need is in the header (recordCount, lastOffsetDelta,
-// timestamps, producer fields).
+// CRC stays valid), and does not open the records, which may be compressed: everything offset
+// assignment, retention and fetching need is in the header (recordCount, lastOffsetDelta,
+// timestamps, producer fields). The one exception, ListOffsets by time, reads a single batch's
+// record timestamps (record-timestamps.ts).
 //
 // Every read is bounds-checked and fails with TIDEWAY_ERR_CORRUPT_BATCH, the one error this
 // module throws, so hostile bytes from a client or a torn file tail are ordinary input.
