@@ -45,6 +45,14 @@ export const TidewayErrorCodes = {
     message: 'the component is closed',
     retriable: false,
   },
+  TIDEWAY_ERR_OUT_OF_ORDER_SEQUENCE: {
+    message: 'an idempotent producer\'s batch does not follow its previous one (a sequence gap)',
+    retriable: false,
+  },
+  TIDEWAY_ERR_PRODUCER_FENCED: {
+    message: 'an idempotent producer wrote with an epoch older than the current one',
+    retriable: false,
+  },
 } as const satisfies Record<string, ErrorSpec>
 
 export type TidewayErrorCode = keyof typeof TidewayErrorCodes

@@ -14,6 +14,7 @@ import { TopicStore } from '../storage/topic-store.ts'
 import { nodeFileIO, writeFileDurably, type FileIO } from '../storage/file-io.ts'
 import { resolveConfig, type BrokerConfig } from './config.ts'
 import { openGroupCoordinator } from './groups/index.ts'
+import { ProducerIdAllocator } from './producer-ids.ts'
 import type { BrokerServices, HandlerEntry } from './handler.ts'
 import { buildHandlers } from './handlers/index.ts'
 import { RequestBytesBudget, WarningLimiter } from './limits.ts'
@@ -46,12 +47,14 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
 
   await io.mkdirp(config.dataDir)
   const clusterId = await loadOrCreateClusterId(io, config.dataDir)
+  const producerIds = await ProducerIdAllocator.open(io, config.dataDir)
   const topics = await TopicStore.open({
     dataDir: config.dataDir,
     io,
     clock,
     logger: logger.child({ component: 'storage' }),
     flush: config.flush,
+    producerIdExpirationMs: config.producerIdExpirationMs,
   })
   let groups
   try {
@@ -70,6 +73,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     advertised: { host: config.advertisedHost || config.host, port: config.advertisedPort || config.port },
     topics,
     groups,
+    producerIds,
     handlers,
   }
   for (const [key, entry] of buildHandlers(services)) handlers.set(key, entry)

@@ -69,6 +69,11 @@ export const brokerOptions = {
   maxFetchWaitMs: { kind: 'int', default: 30000, doc: 'Upper bound on a fetch long-poll, whatever the client asks.' },
   retentionCheckIntervalMs: { kind: 'int', default: 300000, doc: 'How often retention deletes old segments.' },
   shutdownTimeoutMs: { kind: 'int', default: 10000, doc: 'How long a graceful shutdown waits for in-flight requests.' },
+  producerIdExpirationMs: {
+    kind: 'int',
+    default: 86400000,
+    doc: 'How long a partition remembers an idle idempotent producer\'s last batches, to recognise its retries (Kafka: producer.id.expiration.ms, 1 day).',
+  },
   groupInitialRebalanceDelayMs: {
     kind: 'int',
     default: 200,

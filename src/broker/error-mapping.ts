@@ -24,6 +24,10 @@ export function kafkaErrorFor(err: unknown, logger: Logger, context: Record<stri
         return ErrorCode.NOT_LEADER_OR_FOLLOWER
       case 'TIDEWAY_ERR_DECODE':
         return ErrorCode.INVALID_REQUEST
+      case 'TIDEWAY_ERR_OUT_OF_ORDER_SEQUENCE':
+        return ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
+      case 'TIDEWAY_ERR_PRODUCER_FENCED':
+        return ErrorCode.INVALID_PRODUCER_EPOCH
       default:
         break
     }

@@ -49,6 +49,7 @@ import {
   BATCH_HEADER_SIZE,
   LOG_OVERHEAD,
   lastOffsetOf,
+  isControlBatch,
   readBatchHeader,
   TimestampType,
   timestampTypeOf,
@@ -58,6 +59,7 @@ import {
   type BatchHeader,
 } from '../protocol/record-batch.ts'
 import { recordTimes } from '../protocol/record-timestamps.ts'
+import { ProducerStateTable, type ProducerBatch, type SequenceVerdict } from './producer-state.ts'
 import { writeFileDurably, type FileIO } from './file-io.ts'
 import { ChunkedReader, parseSegmentFileName, readFully, Segment, SegmentFile, segmentFileName } from './segment.ts'
 
@@ -100,8 +102,19 @@ export interface PartitionLogOptions {
   config: LogConfig
   clock: Clock
   logger: Logger
+  /** Forget an idempotent producer idle this long (Kafka: producer.id.expiration.ms); default 1 day. */
+  producerIdExpirationMs?: number
 }
 
+const DEFAULT_PRODUCER_ID_EXPIRATION_MS = 86_400_000
+/** How often appends look for expired producers. */
+const PRODUCER_EXPIRY_CHECK_MS = 60_000
+
+/**
+ * What the partition knew of idempotent producers as of an offset (written at each segment roll
+ * and at a clean close): start-up reads it and only the batch headers after that offset.
+ */
+const PRODUCER_SNAPSHOT = 'producers.snapshot'
 /** Written by close() once everything is synced; its presence lets open() trust the last segment's indexes. */
 const CLEAN_SHUTDOWN = 'clean-shutdown'
 /** Single node: every batch is stamped with leader epoch 0. */
@@ -141,6 +154,9 @@ export class PartitionLog {
   #readsInFlight = 0
   #readsDrained: (() => void) | null = null
   readonly #listeners = new Set<(hw: bigint) => void>()
+  readonly #producers = new ProducerStateTable()
+  readonly #producerIdExpirationMs: number
+  #lastProducerExpiry = 0
 
   private constructor(options: PartitionLogOptions) {
     this.topic = options.topic
@@ -150,6 +166,7 @@ export class PartitionLog {
     this.#clock = options.clock
     this.#logger = options.logger.child({ topic: options.topic, partition: options.partition })
     this.#config = options.config
+    this.#producerIdExpirationMs = options.producerIdExpirationMs ?? DEFAULT_PRODUCER_ID_EXPIRATION_MS
   }
 
   /** Opens the log in `dir`, creating it or recovering it after a crash. */
@@ -157,6 +174,7 @@ export class PartitionLog {
     const log = new PartitionLog(options)
     try {
       await log.#recover()
+      await log.#rebuildProducerState()
     } catch (err) {
       await Promise.allSettled(log.#segments.map((segment) => segment.closeFile()))
       throw err
@@ -218,15 +236,85 @@ export class PartitionLog {
         new TidewayError('TIDEWAY_ERR_CORRUPT_BATCH', `header does not describe this ${batch.length}-byte batch`),
       )
     }
+    const idempotent = header.producerId >= 0n
+    if (idempotent) {
+      let verdict: SequenceVerdict
+      try {
+        verdict = this.#producers.check(header)
+      } catch (err) {
+        return Promise.reject(err)
+      }
+      if (verdict.kind === 'duplicate') return this.#answerRetry(verdict.batch)
+    }
     const baseOffset = this.#logEndOffset
     writeBaseOffset(batch, baseOffset)
     writePartitionLeaderEpoch(batch, LEADER_EPOCH)
     const assigned: BatchHeader = { ...header, baseOffset, partitionLeaderEpoch: LEADER_EPOCH }
     this.#logEndOffset = lastOffsetOf(assigned) + 1n
-    return new Promise((resolve, reject) => {
+    const appended = new Promise<AppendResult>((resolve, reject) => {
       this.#queue.push({ batch, header: assigned, resolve, reject })
       this.#writeLoopDone ??= this.#writeLoop()
     })
+    if (idempotent) {
+      const now = this.#clock.wallMs()
+      this.#producers.record(assigned, now, appended)
+      if (now - this.#lastProducerExpiry >= PRODUCER_EXPIRY_CHECK_MS) {
+        this.#lastProducerExpiry = now
+        this.#producers.expire(now, this.#producerIdExpirationMs)
+      }
+    }
+    return appended
+  }
+
+  /**
+   * A retried batch the partition already has: answered with the original's offsets once the
+   * original is durable (it may still be in flight), and not stored again. If the original
+   * failed, so does the retry: the partition is fenced then, and a restart rebuilds the state.
+   */
+  async #answerRetry(original: ProducerBatch): Promise<AppendResult> {
+    await original.outcome
+    return { baseOffset: original.baseOffset, lastOffset: original.lastOffset, logAppendTimeMs: -1n, logStartOffset: this.logStartOffset }
+  }
+
+  /**
+   * Rebuilds what the partition knows of idempotent producers: the snapshot (as of the last roll
+   * or clean close), then every batch header after it, oldest first, so each producer ends with
+   * its last 5 batches. Without a usable snapshot, every header. Record timestamps are the
+   * producers' and may be skewed, so a rebuilt producer's expiry clock starts at this open.
+   */
+  async #rebuildProducerState(): Promise<void> {
+    const now = this.#clock.wallMs()
+    let from = 0n
+    const path = this.#path(PRODUCER_SNAPSHOT)
+    if (await this.#io.exists(path)) {
+      const asOf = this.#producers.restore((await this.#io.readFile(path)).toString('utf8'), now)
+      if (asOf !== undefined && asOf <= this.#logEndOffset) from = asOf
+      else {
+        // Unreadable, or ahead of a log that lost its tail: start over from the log alone.
+        this.#logger.warn('ignoring the producer state snapshot', { path, asOf: asOf?.toString(), logEndOffset: this.#logEndOffset.toString() })
+        this.#producers.clear()
+      }
+    }
+    for (let i = Math.max(0, this.#segmentIndexFor(from)); i < this.#segments.length; i++) {
+      const segment = this.#segments[i]!
+      const start = i === this.#segmentIndexFor(from) ? segment.positionAtOrBefore(from) : 0
+      await segment.walkHeaders(start, segment.durableSize, (header) => {
+        if (lastOffsetOf(header) < from) return
+        if (header.producerId >= 0n && header.baseSequence >= 0 && !isControlBatch(header.attributes)) {
+          this.#producers.record(header, now)
+        }
+      })
+    }
+  }
+
+  /** Records the producer state as of `asOf`, durably (everything below `asOf` must be durable). */
+  async #snapshotProducers(asOf: bigint): Promise<void> {
+    await writeFileDurably(this.#io, this.dir, PRODUCER_SNAPSHOT, Buffer.from(this.#producers.toSnapshot(asOf)))
+  }
+
+  /** What this partition remembers of an idempotent producer (tests, DescribeProducers). */
+  producerState(producerId: bigint) {
+    return this.#producers.stateOf(producerId)
   }
 
   /**
@@ -301,6 +389,7 @@ export class PartitionLog {
     await sealed.file.datasync()
     sealed.durableSize = sealed.size
     await this.#writeIndexes(sealed)
+    await this.#snapshotProducers(baseOffset)
     this.#segments.push(await this.#createSegment(baseOffset))
   }
 
@@ -775,6 +864,7 @@ export class PartitionLog {
       try {
         await this.#active.file.datasync()
         await this.#writeIndexes(this.#active)
+        await this.#snapshotProducers(this.#highWatermark)
         await writeFileDurably(this.#io, this.dir, CLEAN_SHUTDOWN, Buffer.alloc(0))
       } catch (err) {
         this.#fence(err)

@@ -43,6 +43,8 @@ export interface TopicStoreOptions {
   clock: Clock
   logger: Logger
   flush: FlushPolicy
+  /** See PartitionLogOptions.producerIdExpirationMs. */
+  producerIdExpirationMs?: number
   /** Broker-wide topic config defaults (Kafka key names) applied beneath each topic's own settings. */
   defaults?: Readonly<Record<string, string>>
 }
@@ -312,13 +314,13 @@ export class TopicStore {
   }
 
   async #openLogs(entry: CatalogueEntry, from: number, to: number): Promise<PartitionLog[]> {
-    const { io, clock, logger, flush } = this.#options
+    const { io, clock, logger, flush, producerIdExpirationMs } = this.#options
     const config = toLogConfig(this.#effectiveConfig(entry.configs), flush)
     const logs: PartitionLog[] = []
     try {
       for (let partition = from; partition < to; partition++) {
         const dir = this.#partitionDir(entry.name, partition)
-        logs.push(await PartitionLog.open({ dir, topic: entry.name, partition, io, clock, logger, config }))
+        logs.push(await PartitionLog.open({ dir, topic: entry.name, partition, io, clock, logger, config, ...(producerIdExpirationMs === undefined ? {} : { producerIdExpirationMs }) }))
       }
     } catch (err) {
       await Promise.allSettled(logs.map((log) => log.close()))

@@ -5,8 +5,6 @@
 // OffsetFetch v1 and v8, then surviving a broker restart.
 import assert from 'node:assert/strict'
 import { after, test } from 'node:test'
-import { startBroker, type RunningBroker } from '../../src/broker/broker.ts'
-import { silentLogger } from '../../src/logger.ts'
 import {
   CreateTopics,
   DeleteGroups,
@@ -21,23 +19,15 @@ import {
 } from '../../src/protocol/apis/index.ts'
 import { ErrorCode } from '../../src/protocol/error-codes.ts'
 import { tempDir } from '../helpers/broker-process.ts'
-import { uniqueName } from '../helpers/embedded.ts'
-import { RawClient } from '../helpers/raw-client.ts'
+import { restartableBroker, uniqueName } from '../helpers/embedded.ts'
 
 const dir = tempDir()
-const open: { close(): unknown }[] = []
+const brokers = restartableBroker(dir.path, { groupInitialRebalanceDelayMs: 0 })
+const start = brokers.start
 after(async () => {
-  for (const c of open.splice(0).reverse()) await c.close()
+  await brokers.closeAll()
   dir.remove()
 })
-
-async function start(): Promise<{ broker: RunningBroker; client: RawClient }> {
-  const broker = await startBroker({ port: 0, dataDir: dir.path, logger: silentLogger, groupInitialRebalanceDelayMs: 0 })
-  open.push(broker)
-  const client = await RawClient.connect(broker.bootstrap)
-  open.push({ close: () => client.socket.destroy() })
-  return { broker, client }
-}
 
 test('old and batched group API versions work on the wire, and committed offsets survive a restart', { timeout: 60_000 }, async () => {
   let { broker, client } = await start()

@@ -21,6 +21,7 @@ import { listGroupsHandler } from './list-groups.ts'
 import { describeGroupsHandler } from './describe-groups.ts'
 import { deleteGroupsHandler } from './delete-groups.ts'
 import { offsetDeleteHandler } from './offset-delete.ts'
+import { initProducerIdHandler } from './init-producer-id.ts'
 
 export function buildHandlers(broker: BrokerServices): Map<number, HandlerEntry> {
   const entries = [
@@ -44,6 +45,7 @@ export function buildHandlers(broker: BrokerServices): Map<number, HandlerEntry>
     describeGroupsHandler(broker),
     deleteGroupsHandler(broker),
     offsetDeleteHandler(broker),
+    initProducerIdHandler(broker),
   ] as unknown as HandlerEntry[]
   return new Map(entries.map((e) => [e.api.key, e]))
 }

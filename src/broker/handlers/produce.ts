@@ -5,8 +5,12 @@
 // batches from clients, max.message.bytes) before any is appended, so a request is applied to a
 // partition whole or not at all. With acks=1 or -1 the answer waits until the batches are durable
 // under the broker's flush policy (fsync by default); acks=0 gets no answer at all.
+// Batches from idempotent producers are checked against the partition's producer state as they
+// are appended (storage/producer-state.ts): a retry is answered with the original offsets.
 // Differences from Kafka: the produce timeout is not applied (we answer when the data is durable
-// rather than guess); idempotent and transactional producers come with InitProducerId (issue 5).
+// rather than guess); a request with several batches for one partition from an idempotent
+// producer is checked batch by batch, so a sequence error in a later batch leaves the earlier
+// ones stored (clients send one batch per partition); transactions are refused.
 import { Produce } from '../../protocol/apis/produce.ts'
 import { ErrorCode, errorName } from '../../protocol/error-codes.ts'
 import { isControlBatch, splitBatches, validateBatch, type BatchHeader } from '../../protocol/record-batch.ts'

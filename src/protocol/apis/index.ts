@@ -21,9 +21,10 @@ import { ListGroups } from './list-groups.ts'
 import { DescribeGroups } from './describe-groups.ts'
 import { DeleteGroups } from './delete-groups.ts'
 import { OffsetDelete } from './offset-delete.ts'
+import { InitProducerId } from './init-producer-id.ts'
 
 export { ApiVersions, CreatePartitions, CreateTopics, DeleteTopics, DescribeConfigs, Fetch, ListOffsets, Metadata, Produce }
-export { FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, DeleteGroups, OffsetDelete }
+export { FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, DeleteGroups, OffsetDelete, InitProducerId }
 
 export const allApis: readonly Api[] = [
   Produce,
@@ -46,6 +47,7 @@ export const allApis: readonly Api[] = [
   DescribeGroups,
   DeleteGroups,
   OffsetDelete,
+  InitProducerId,
 ] as unknown as readonly Api[]
 
 export function apiByKey(key: number): Api | undefined {
