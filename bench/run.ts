@@ -6,6 +6,7 @@
 //   tideway: 1 producer, 1 record per request -> compare with the per-record fsync ceiling
 //   tideway: 16 concurrent producers, 1 record per request -> group commit (one fsync serves many)
 //   tideway: 4 producers, 64 records per request -> compare with the 64 KiB ceiling
+//   tideway: the same with idempotent producers   -> the cost of sequence checking
 //   group consume: a 6-partition topic of --group-records 1 KiB records read by a consumer group
 //     of 1 and of 3 @platformatic/kafka members (in this process), from the first record to the
 //     last, with auto-commit; the time to the first record (join + sync) is reported apart
@@ -83,8 +84,8 @@ async function rawDisk(dir: string, bytesPerSync: number): Promise<Result> {
   return summarise(`disk: fdatasync per ${bytesPerSync / 1024} KiB`, records, position, elapsed, latencies)
 }
 
-async function tidewayProduce(bootstrap: string, topic: string, producers: number, perRequest: number, name: string): Promise<Result> {
-  const clients = Array.from({ length: producers }, (_, i) => new Producer({ clientId: `bench-${i}`, bootstrapBrokers: [bootstrap], acks: -1, autocreateTopics: true }))
+async function tidewayProduce(bootstrap: string, topic: string, producers: number, perRequest: number, name: string, idempotent = false): Promise<Result> {
+  const clients = Array.from({ length: producers }, (_, i) => new Producer({ clientId: `bench-${i}`, bootstrapBrokers: [bootstrap], acks: -1, autocreateTopics: true, idempotent }))
   const messages = Array.from({ length: perRequest }, () => ({ topic, value: RECORD, partition: 0 }))
   // Warm up connections and metadata outside the measurement.
   await Promise.all(clients.map((c) => c.send({ messages: [{ topic, value: RECORD, partition: 0 }], acks: -1 })))
@@ -189,6 +190,7 @@ async function main() {
     const single = await tidewayProduce(broker.bootstrap, topic, 1, 1, 'tideway: 1 producer, 1 record/request')
     const concurrent = await tidewayProduce(broker.bootstrap, topic, 16, 1, 'tideway: 16 producers, 1 record/request')
     const batched = await tidewayProduce(broker.bootstrap, topic, 4, 64, 'tideway: 4 producers, 64 records/request')
+    const idempotent = await tidewayProduce(broker.bootstrap, topic, 4, 64, 'tideway: same, idempotent producers', true)
     await fillGroupTopic(broker.bootstrap, 'bench-group')
     const group1 = await groupConsume(broker.bootstrap, 'bench-group', 1)
     const group3 = await groupConsume(broker.bootstrap, 'bench-group', 3)
@@ -200,11 +202,12 @@ async function main() {
       concurrentVsDiskPerRecord: round(concurrent.recordsPerSec / diskPerRecord.recordsPerSec),
       batchedVsDisk64KiB: round(batched.mbPerSec / diskBatched.mbPerSec),
       group3VsGroup1: round(group3.recordsPerSec / group1.recordsPerSec),
+      idempotentVsPlain: round(idempotent.recordsPerSec / batched.recordsPerSec),
     }
     const report = {
       recordBytes: 1024,
       secondsPerScenario: SECONDS,
-      results: [diskPerRecord, diskBatched, single, concurrent, batched, group1, group3],
+      results: [diskPerRecord, diskBatched, single, concurrent, batched, idempotent, group1, group3],
       ratios,
       groupFirstRecordMs: { members1: group1.firstRecordMs, members3: group3.firstRecordMs },
       groupReadTwice: { members1: group1.readTwice, members3: group3.readTwice },
@@ -226,6 +229,7 @@ async function main() {
         `ratio  1 producer / disk fdatasync per record:      ${ratios.singleVsDiskPerRecord}`,
         `ratio 16 producers / disk fdatasync per record:     ${ratios.concurrentVsDiskPerRecord}  (group commit)`,
         `ratio  batched MB/s / disk fdatasync per 64 KiB:     ${ratios.batchedVsDisk64KiB}`,
+        `ratio  idempotent / plain batched produce:          ${ratios.idempotentVsPlain}`,
         `ratio  group consume 3 members / 1 member:           ${ratios.group3VsGroup1}  (first record after ${group1.firstRecordMs} / ${group3.firstRecordMs} ms; read twice ${group1.readTwice} / ${group3.readTwice})`,
         `embedded cold start to first ack: median ${cold.medianMs} ms (${cold.samplesMs.join(', ')})`,
         '',
