@@ -5,6 +5,8 @@ import { FrameSplitter } from '../../src/protocol/framing.ts'
 import { readResponseHeader, responseHeaderIsFlexible, writeRequestHeader } from '../../src/protocol/headers.ts'
 import { Reader, Writer } from '../../src/protocol/primitives.ts'
 import type { Api, RequestInput, ResponseOf } from '../../src/protocol/schema.ts'
+import { Fetch } from '../../src/protocol/apis/index.ts'
+import { valuesOf } from './batches.ts'
 
 export class RawClient {
   readonly socket: Socket
@@ -93,5 +95,22 @@ export class RawClient {
 
   close(): void {
     this.socket.destroy()
+  }
+}
+
+/** Every record value stored in one partition, in offset order, read with Fetch v11 from offset 0. */
+export async function partitionValues(client: RawClient, topic: string, partition: number): Promise<string[]> {
+  const values: string[] = []
+  for (let offset = 0n; ; ) {
+    const response = await client.request(Fetch, 11, {
+      maxWaitMs: 0,
+      minBytes: 0,
+      topics: [{ topic, partitions: [{ partition, fetchOffset: offset, partitionMaxBytes: 1 << 20 }] }],
+      forgottenTopicsData: [],
+    })
+    const batch = valuesOf(response.responses[0]!.partitions[0]!.records ?? Buffer.alloc(0))
+    if (batch.length === 0) return values
+    values.push(...batch)
+    offset += BigInt(batch.length)
   }
 }
