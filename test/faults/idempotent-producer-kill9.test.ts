@@ -1,12 +1,13 @@
-// An idempotent producer across broker crashes: python confluent-kafka (enable.idempotence) writes
-// 20,000 records while the broker process is kill -9ed and restarted twice on the same data.
-// librdkafka resends what it had in flight; the restarted broker, which rebuilt each producer's
-// last batches from its snapshot and the log, must recognise what it already stored. Every
-// record ends up stored exactly once, in order.
+// Idempotent producers across broker crashes: python confluent-kafka (enable.idempotence) and
+// KafkaJS (idempotent: true) each write 20,000 records while the broker process is kill -9ed and
+// restarted twice on the same data. The clients resend what they had in flight; the restarted
+// broker, which rebuilt each producer's last batches from its snapshot and the log, must
+// recognise what it already stored. Every record ends up stored exactly once, in order.
 import assert from 'node:assert/strict'
-import { after, test } from 'node:test'
+import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { spawn } from 'node:child_process'
+import kafkajs from 'kafkajs'
 import { createTopic } from '../helpers/admin.ts'
 import { BrokerProcess, tempDir } from '../helpers/broker-process.ts'
 import { uniqueName } from '../helpers/embedded.ts'
@@ -20,6 +21,7 @@ const PRODUCER_SCRIPT = fileURLToPath(new URL('../integration/clients/confluent_
 
 const dir = tempDir()
 const broker = new BrokerProcess(dir.path)
+before(() => broker.start())
 after(async () => {
   await broker.kill9()
   dir.remove()
@@ -36,7 +38,6 @@ async function storedValues(topic: string, partition: number): Promise<string[]>
 
 test('python idempotent producer across two broker kill -9s: each record stored once, in order', { timeout: 240_000 }, async (t) => {
   requirePythonKafka()
-  await broker.start()
   const topic = uniqueName('idem-kill')
   await createTopic(broker.bootstrap, topic, PARTITIONS)
 
@@ -48,20 +49,54 @@ test('python idempotent producer across two broker kill -9s: each record stored 
   child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)))
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
 
-  // Crash the broker twice while records are arriving.
-  for (const threshold of [4_000, 10_000]) {
-    await waitFor(async () => (await storedValues(topic, 0)).length * PARTITIONS >= threshold, { timeoutMs: 60_000, intervalMs: 100, what: `${threshold} records stored` })
-    await broker.kill9()
-    t.diagnostic(`broker killed with about ${threshold} records stored`)
-    await broker.start()
-  }
+  await crashTwiceWhileWriting(topic, t.diagnostic.bind(t))
   const code = await exited
   clearTimeout(killer)
   assert.equal(code, 0, stderr)
   const report = JSON.parse(stdout.trim().split('\n').at(-1)!) as { delivered: number; errors: string[] }
   assert.deepEqual(report, { delivered: RECORDS, errors: [] })
+  await assertExactlyOnceInOrder(topic, 'k')
+})
+
+test('KafkaJS idempotent producer across two broker kill -9s: each record stored once, in order', { timeout: 240_000 }, async (t) => {
+  const topic = uniqueName('idem-kill-js')
+  await createTopic(broker.bootstrap, topic, PARTITIONS)
+  const kafka = new kafkajs.Kafka({
+    brokers: [broker.bootstrap],
+    clientId: 'idem-kill',
+    logLevel: kafkajs.logLevel.NOTHING,
+    retry: { retries: 100, initialRetryTime: 50, maxRetryTime: 500 },
+  })
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+  await producer.connect()
+  const writing = (async () => {
+    for (let start = 0; start < RECORDS; start += 50) {
+      const messages = Array.from({ length: 50 }, (_, k) => ({ value: `j-${start + k}`, partition: (start + k) % PARTITIONS }))
+      await producer.send({ topic, acks: -1, messages })
+    }
+  })()
+  try {
+    await crashTwiceWhileWriting(topic, t.diagnostic.bind(t))
+    await writing
+  } finally {
+    await producer.disconnect()
+  }
+  await assertExactlyOnceInOrder(topic, 'j')
+})
+
+/** kill -9 and restart the broker when about 4,000 and 10,000 records are stored. */
+async function crashTwiceWhileWriting(topic: string, diagnostic: (message: string) => void): Promise<void> {
+  for (const threshold of [4_000, 10_000]) {
+    await waitFor(async () => (await storedValues(topic, 0)).length * PARTITIONS >= threshold, { timeoutMs: 60_000, intervalMs: 100, what: `${threshold} records stored` })
+    await broker.kill9()
+    diagnostic(`broker killed with about ${threshold} records stored`)
+    await broker.start()
+  }
+}
+
+async function assertExactlyOnceInOrder(topic: string, prefix: string): Promise<void> {
   for (let p = 0; p < PARTITIONS; p++) {
-    const expected = Array.from({ length: Math.ceil((RECORDS - p) / PARTITIONS) }, (_, k) => `k-${p + k * PARTITIONS}`)
+    const expected = Array.from({ length: Math.ceil((RECORDS - p) / PARTITIONS) }, (_, k) => `${prefix}-${p + k * PARTITIONS}`)
     assert.deepEqual(await storedValues(topic, p), expected, `partition ${p} holds each record once, in order`)
   }
-})
+}
