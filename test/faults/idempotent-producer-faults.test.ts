@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import kafkajs from 'kafkajs'
 import { startBroker, type RunningBroker } from '../../src/broker/broker.ts'
 import { silentLogger } from '../../src/logger.ts'
 import { createTopic } from '../helpers/admin.ts'
@@ -14,6 +13,7 @@ import { tempDir } from '../helpers/broker-process.ts'
 import { uniqueName } from '../helpers/embedded.ts'
 import { FaultProxy } from '../helpers/fault-proxy.ts'
 import { partitionValues, RawClient } from '../helpers/raw-client.ts'
+import { assertExactlyOnceInOrder, writeWithKafkaJSIdempotent } from '../helpers/sequenced-records.ts'
 import { PYTHON, requirePythonKafka, run } from '../helpers/tools.ts'
 
 const PARTITIONS = 3
@@ -41,15 +41,8 @@ after(async () => {
   dir.remove()
 })
 
-/** Each partition holds exactly `prefix-i` for its i, once each and in order. */
-async function assertExactlyOnceInOrder(topic: string, prefix: string): Promise<void> {
-  for (let p = 0; p < PARTITIONS; p++) {
-    const expected = Array.from({ length: Math.ceil((RECORDS - p) / PARTITIONS) }, (_, k) => `${prefix}-${p + k * PARTITIONS}`)
-    const stored = await partitionValues(raw, topic, p)
-    assert.equal(stored.length, expected.length, `partition ${p}: ${stored.length} stored, ${expected.length} sent`)
-    assert.deepEqual(stored, expected, `partition ${p} holds each record once, in order`)
-  }
-}
+const assertStoredOnceInOrder = (topic: string, prefix: string) =>
+  assertExactlyOnceInOrder((p) => partitionValues(raw, topic, p), prefix, RECORDS, PARTITIONS)
 
 test('python confluent-kafka idempotent producer: 20,000 records through lost Produce answers, each stored once in order', { timeout: 180_000 }, async (t) => {
   requirePythonKafka()
@@ -65,33 +58,26 @@ test('python confluent-kafka idempotent producer: 20,000 records through lost Pr
   t.diagnostic(`${report.delivered} delivered, ${report.errors.length} errors, ${dropped} Produce answers dropped of ${proxy.stats.produceRequests - before.produceRequests} requests`)
   assert.deepEqual(report, { delivered: RECORDS, errors: [] })
   assert.ok(dropped > 0, 'the proxy did drop answers')
-  await assertExactlyOnceInOrder(topic, 'py')
+  await assertStoredOnceInOrder(topic, 'py')
 })
 
 test('KafkaJS idempotent producer: 20,000 records through lost Produce answers, each stored once in order', { timeout: 180_000 }, async (t) => {
   const topic = uniqueName('idem-faults-js')
   await createTopic(proxy.bootstrap, topic, PARTITIONS)
-  const kafka = new kafkajs.Kafka({
-    brokers: [proxy.bootstrap],
-    clientId: 'idem-faults',
-    logLevel: kafkajs.logLevel.NOTHING,
-    retry: { retries: 100, initialRetryTime: 20, maxRetryTime: 200 },
-  })
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
-  await producer.connect()
   const before = { ...proxy.stats }
-  proxy.dropProduceResponseChance = DROP_CHANCE
   try {
-    for (let start = 0; start < RECORDS; start += 100) {
-      const messages = Array.from({ length: 100 }, (_, k) => ({ value: `js-${start + k}`, partition: (start + k) % PARTITIONS }))
-      await producer.send({ topic, acks: -1, messages })
-    }
+    await writeWithKafkaJSIdempotent(proxy.bootstrap, topic, {
+      prefix: 'js',
+      count: RECORDS,
+      partitions: PARTITIONS,
+      perSend: 100,
+      onConnected: () => (proxy.dropProduceResponseChance = DROP_CHANCE),
+    })
   } finally {
     proxy.dropProduceResponseChance = 0
-    await producer.disconnect()
   }
   const dropped = proxy.stats.droppedProduceResponses - before.droppedProduceResponses
   t.diagnostic(`${dropped} Produce answers dropped of ${proxy.stats.produceRequests - before.produceRequests} requests`)
   assert.ok(dropped > 0, 'the proxy did drop answers')
-  await assertExactlyOnceInOrder(topic, 'js')
+  await assertStoredOnceInOrder(topic, 'js')
 })
