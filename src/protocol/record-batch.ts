@@ -5,7 +5,7 @@
 // CRC stays valid), and does not open the records, which may be compressed: everything offset
 // assignment, retention and fetching need is in the header (recordCount, lastOffsetDelta,
 // timestamps, producer fields). The one exception, ListOffsets by time, reads a single batch's
-// record timestamps (record-timestamps.ts).
+// record timestamps (record-timestamps.ts, compression.ts).
 //
 // Every read is bounds-checked and fails with TIDEWAY_ERR_CORRUPT_BATCH, the one error this
 // module throws, so hostile bytes from a client or a torn file tail are ordinary input.

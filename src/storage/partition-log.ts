@@ -562,10 +562,10 @@ export class PartitionLog {
 
   /**
    * The first record whose timestamp >= timestampMs, as Kafka answers ListOffsets: the batch is
-   * found by its header's maxTimestamp, then opened to find the record. Where the batch cannot
-   * be opened here (snappy or lz4, see record-timestamps.ts) or its timestamps are the broker's
-   * (LogAppendTime: every record has the batch's), the answer is the batch's base offset and
-   * maxTimestamp. Null when no durable record is that new.
+   * found by its header's maxTimestamp, then opened to find the record. Where its timestamps
+   * are the broker's (LogAppendTime: every record has the batch's) or its records do not parse,
+   * the answer is the batch's base offset and maxTimestamp. Null when no durable record is that
+   * new.
    */
   async offsetForTimestamp(timestampMs: bigint): Promise<{ offset: bigint; timestampMs: bigint } | null> {
     if (this.#closed) throw this.#closedError()

@@ -1,7 +1,7 @@
 // ListOffsets (key 2), versions 1-5. -2 = earliest (log start offset), -1 = latest (high
 // watermark, which is also the last stable offset: no transactions yet). A timestamp returns the
 // first record at or after it, found by opening the one batch that holds it (see
-// PartitionLog.offsetForTimestamp; snappy and lz4 batches answer with the batch's start).
+// PartitionLog.offsetForTimestamp).
 import { EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, ListOffsets } from '../../protocol/apis/list-offsets.ts'
 import { ErrorCode } from '../../protocol/error-codes.ts'
 import { kafkaErrorFor } from '../error-mapping.ts'

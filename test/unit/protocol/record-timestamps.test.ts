@@ -1,8 +1,12 @@
-// Reading record timestamps out of a batch, for ListOffsets by time: plain, gzip and zstd record
-// sections, timestamps out of order within a batch, and codecs not inflated here.
+// Reading record timestamps out of a batch, for ListOffsets by time: plain record sections and
+// each codec (gzip, snappy raw and xerial-framed, lz4 frame, zstd), timestamps out of order
+// within a batch, and records that do not inflate or parse.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { gzipSync, zstdCompressSync } from 'node:zlib'
+import { compressFrameSync } from 'lz4-napi'
+import { compressSync as snappyCompress } from 'snappy'
+import { isTidewayError } from '../../../src/errors.ts'
 import { BatchField, CompressionCodec, readBatchHeader } from '../../../src/protocol/record-batch.ts'
 import { recordTimes } from '../../../src/protocol/record-timestamps.ts'
 import { buildBatch } from '../../helpers/batches.ts'
@@ -26,16 +30,39 @@ test('record offsets and timestamps come out of an uncompressed batch in offset 
   assert.deepEqual(await recordTimes(plain.batch, plain.header), expected)
 })
 
-test('gzip and zstd record sections are inflated first', async () => {
-  for (const [codec, compress] of [[CompressionCodec.gzip, gzipSync], [CompressionCodec.zstd, zstdCompressSync]] as const) {
+/** Java clients' snappy: the xerial magic and versions, then length-prefixed raw snappy blocks. */
+function xerialSnappy(data: Buffer): Buffer {
+  const header = Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00, 0, 0, 0, 1, 0, 0, 0, 1])
+  const half = Math.floor(data.length / 2)
+  const blocks = [data.subarray(0, half), data.subarray(half)].map((part) => {
+    const block = snappyCompress(part)
+    const length = Buffer.alloc(4)
+    length.writeInt32BE(block.length)
+    return Buffer.concat([length, block])
+  })
+  return Buffer.concat([header, ...blocks])
+}
+
+test('each codec\'s record section is inflated first', async () => {
+  const codecs: [string, number, (b: Buffer) => Buffer][] = [
+    ['gzip', CompressionCodec.gzip, gzipSync],
+    ['snappy (raw, librdkafka)', CompressionCodec.snappy, (b) => snappyCompress(b)],
+    ['snappy (xerial framing, Java)', CompressionCodec.snappy, xerialSnappy],
+    ['lz4 frame', CompressionCodec.lz4, (b) => compressFrameSync(b)],
+    ['zstd', CompressionCodec.zstd, zstdCompressSync],
+  ]
+  for (const [name, codec, compress] of codecs) {
     const { batch, header } = compressed(codec, compress)
-    assert.deepEqual(await recordTimes(batch, header), expected, `codec ${codec}`)
+    assert.deepEqual(await recordTimes(batch, header), expected, name)
   }
 })
 
-test('codecs not inflated here give undefined; records that do not parse throw', async () => {
-  const snappy = compressed(CompressionCodec.snappy, (b) => b)
-  assert.equal(await recordTimes(snappy.batch, snappy.header), undefined)
+test('records that do not inflate or parse are TIDEWAY_ERR_DECODE', async () => {
+  const isDecodeError = (err: unknown) => isTidewayError(err, 'TIDEWAY_ERR_DECODE')
+  const garbage = compressed(CompressionCodec.lz4, () => Buffer.from('not lz4 at all'))
+  await assert.rejects(recordTimes(garbage.batch, garbage.header), isDecodeError)
+  const unknownCodec = compressed(5, (b) => b)
+  await assert.rejects(recordTimes(unknownCodec.batch, unknownCodec.header), isDecodeError)
   const truncated = plain.batch.subarray(0, BatchField.records + 5)
-  await assert.rejects(recordTimes(truncated, plain.header))
+  await assert.rejects(recordTimes(truncated, plain.header), isDecodeError)
 })
