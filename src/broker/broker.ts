@@ -108,7 +108,11 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   }
 
   const retention = setInterval(() => {
-    topics.applyRetention().catch((err: unknown) => logger.error('retention failed', { err }))
+    // pubsub topics: a segment goes once every group with offsets there has committed past it;
+    // with no such group, no one is waiting for any sealed segment.
+    const consumedBelow = (topic: string, partition: number) =>
+      groups.minCommittedOffset(topic, partition) ?? topics.partition(topic, partition)?.highWatermark ?? 0n
+    topics.applyRetention(consumedBelow).catch((err: unknown) => logger.error('retention failed', { err }))
   }, config.retentionCheckIntervalMs)
   retention.unref()
 

@@ -6,7 +6,7 @@ import { Admin, ConfigResourceTypes, ConfigSources, type ConfigSourceValue } fro
 import { parseInteger, parsePairs } from './args.ts'
 import { clientCall, defineCommand, type ClientCommand } from './command.ts'
 import { resolveConnection, type Connection } from './connection.ts'
-import { CommandError } from './errors.ts'
+import { CommandError, UsageError } from './errors.ts'
 import { formatFields, formatTable, toJson } from './output.ts'
 
 const EARLIEST = -2n
@@ -36,6 +36,7 @@ const createTopic = defineCommand(
       partitions: { type: 'string', placeholder: 'N', help: 'number of partitions (default: the broker\'s default)' },
       'replication-factor': { type: 'string', placeholder: 'N', help: 'copies of each partition (default: the broker\'s default; Tideway has 1)' },
       config: { type: 'string', multiple: true, placeholder: 'KEY=VALUE', help: 'topic config, e.g. retention.ms=86400000 (repeatable)' },
+      kind: { type: 'string', placeholder: 'stream|pubsub', help: 'Tideway topic kind (the tideway.topic.kind config; default stream)' },
     },
   },
   async (io, [name], options) => {
@@ -44,6 +45,10 @@ const createTopic = defineCommand(
     const replicas =
       options['replication-factor'] === undefined ? undefined : parseInteger('--replication-factor', options['replication-factor'], 1, 32767)
     const configs = parsePairs('--config', options.config).map(([name, value]) => ({ name, value }))
+    if (options.kind !== undefined) {
+      if (options.kind !== 'stream' && options.kind !== 'pubsub') throw new UsageError(`--kind must be stream or pubsub, got "${options.kind}"`)
+      configs.push({ name: 'tideway.topic.kind', value: options.kind })
+    }
     const topic = name!
     const [created] = await withAdmin(connection, (admin) =>
       clientCall({ action: `create topic "${topic}"`, bootstrap: connection.bootstrap, topic }, () =>

@@ -623,14 +623,19 @@ export class PartitionLog {
    * leaves at least retention.bytes. The active segment is never deleted, so the log end offset
    * survives; logStartOffset moves to the new first segment's base offset. Runs one at a time.
    */
-  applyRetention(): Promise<{ deletedSegments: number }> {
+  /**
+   * Deletes sealed segments past retention.ms or retention.bytes, and, given `consumedBelow`,
+   * every sealed segment whose records all lie below it (pubsub topics: what every subscriber
+   * has committed past).
+   */
+  applyRetention(consumedBelow?: bigint): Promise<{ deletedSegments: number }> {
     if (this.#closed) return Promise.reject(this.#closedError())
-    const run = this.#retention.then(() => this.#applyRetention())
+    const run = this.#retention.then(() => this.#applyRetention(consumedBelow))
     this.#retention = run.catch(() => {})
     return run
   }
 
-  async #applyRetention(): Promise<{ deletedSegments: number }> {
+  async #applyRetention(consumedBelow: bigint | undefined): Promise<{ deletedSegments: number }> {
     if (this.#closed || this.#fenced) return { deletedSegments: 0 }
     const { retentionMs, retentionBytes } = this.#config
     const expiredBefore = BigInt(this.#clock.wallMs()) - BigInt(retentionMs)
@@ -641,7 +646,8 @@ export class PartitionLog {
       const tooOld = oldest.size === 0 || (oldest.maxTimestamp >= 0n && oldest.maxTimestamp < expiredBefore)
       const expired = retentionMs >= 0 && tooOld
       const oversized = retentionBytes >= 0 && remaining - oldest.size >= retentionBytes
-      if (!expired && !oversized) break
+      const consumed = consumedBelow !== undefined && this.#segments[1]!.baseOffset <= consumedBelow
+      if (!expired && !oversized && !consumed) break
       this.#segments.shift() // from here on, readers and logStartOffset no longer see it
       oldest.deleted = true
       remaining -= oldest.size

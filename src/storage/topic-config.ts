@@ -72,6 +72,17 @@ export const topicConfigTable = [
     check: between(0, INT32_MAX),
   },
   {
+    name: 'tideway.topic.kind',
+    type: 'string',
+    default: 'stream',
+    doc:
+      'stream: records stay until retention.ms/retention.bytes, and a new consumer group may start anywhere. ' +
+      'pubsub: a consumer group that subscribes starts at the end whatever its client\'s reset policy, and a ' +
+      'segment is deleted once every group with offsets on the partition has committed past it ' +
+      '(retention.ms and retention.bytes still apply, as caps for subscribers that never come back).',
+    check: oneOf('stream', 'pubsub'),
+  },
+  {
     name: 'message.timestamp.type',
     type: 'string',
     default: 'CreateTime',

@@ -222,12 +222,18 @@ export class TopicStore {
   }
 
   /** Applies retention to every partition; returns how many segments were deleted. */
-  async applyRetention(): Promise<number> {
+  /**
+   * Applies each topic's retention. For pubsub topics `consumedBelow(topic, partition)` says up
+   * to which offset every subscriber has consumed (see PartitionLog.applyRetention).
+   */
+  async applyRetention(consumedBelow?: (topic: string, partition: number) => bigint): Promise<number> {
     let deleted = 0
     for (const topic of [...this.#topics.values()]) {
+      const pubsub = topic.info.configs['tideway.topic.kind'] === 'pubsub'
       for (const log of topic.logs) {
         try {
-          deleted += (await log.applyRetention()).deletedSegments
+          const floor = pubsub && consumedBelow ? consumedBelow(log.topic, log.partition) : undefined
+          deleted += (await log.applyRetention(floor)).deletedSegments
         } catch (err) {
           // A log closed by a concurrent delete is not a failure; anything else is worth a line.
           if (!isTidewayError(err, 'TIDEWAY_ERR_CLOSED')) {

@@ -5,7 +5,7 @@ import { FrameSplitter } from '../../src/protocol/framing.ts'
 import { readResponseHeader, responseHeaderIsFlexible, writeRequestHeader } from '../../src/protocol/headers.ts'
 import { Reader, Writer } from '../../src/protocol/primitives.ts'
 import type { Api, RequestInput, ResponseOf } from '../../src/protocol/schema.ts'
-import { Fetch } from '../../src/protocol/apis/index.ts'
+import { Fetch, ListOffsets } from '../../src/protocol/apis/index.ts'
 import { valuesOf } from './batches.ts'
 
 export class RawClient {
@@ -113,4 +113,14 @@ export async function partitionValues(client: RawClient, topic: string, partitio
     values.push(...batch)
     offset += BigInt(batch.length)
   }
+}
+
+/** The partition's log start offset, as ListOffsets v5 (earliest) answers it. */
+export async function logStartOffset(client: RawClient, topic: string, partition = 0): Promise<bigint> {
+  const response = await client.request(ListOffsets, 5, {
+    replicaId: -1,
+    isolationLevel: 0,
+    topics: [{ name: topic, partitions: [{ partitionIndex: partition, currentLeaderEpoch: -1, timestamp: -2n }] }],
+  })
+  return response.topics[0]!.partitions[0]!.offset
 }

@@ -107,6 +107,11 @@ test('topics create makes a topic that list and describe show, with its partitio
   assertOk(text, 'topics describe')
   assert.match(text.stdout, /^PARTITION\s+LEADER\s+EARLIEST\s+LATEST$/m)
   assert.match(text.stdout, /^retention\.ms\s+3600000\s+topic$/m)
+
+  const pubsub = `${topic}-pubsub`
+  assertOk(await tideway(['topics', 'create', pubsub, '--kind', 'pubsub']), 'topics create --kind pubsub')
+  assert.deepEqual((await describe(pubsub)).configs['tideway.topic.kind'], { value: 'pubsub', source: 'topic', readOnly: false, sensitive: false })
+  assert.equal(description.configs['tideway.topic.kind']?.value, 'stream', 'the default kind')
 })
 
 test('produce sends 100 keyed stdin lines in one batch and reports each partition\'s offsets', { timeout: 60_000 }, async () => {
@@ -289,6 +294,7 @@ test('bad flags and arguments are usage errors with exit code 2 and a pointer to
     [['produce', 'x', '--acks', '2'], /^tideway produce: --acks takes all, 1 or 0/],
     [['topics', 'create', 'x', '--partitions', 'many'], /^tideway topics create: --partitions must be a whole number/],
     [['topics', 'create', 'x', '--config', 'novalue'], /--config takes key=value/],
+    [['topics', 'create', 'x', '--kind', 'queue'], /--kind must be stream or pubsub/],
     [['topics', 'rename', 'x'], /^tideway topics: unknown command "rename"/],
     [['topics', 'list', '--bootstrap', 'nohostport'], /--bootstrap takes host:port/],
   ]

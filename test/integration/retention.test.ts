@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import kafkajs from 'kafkajs'
-import { Fetch, ListOffsets, OffsetCommit } from '../../src/protocol/apis/index.ts'
+import { Fetch, OffsetCommit } from '../../src/protocol/apis/index.ts'
 import { ErrorCode } from '../../src/protocol/error-codes.ts'
 import { createTopic } from '../helpers/admin.ts'
 import { embeddedBroker, uniqueName, type EmbeddedBroker } from '../helpers/embedded.ts'
-import { RawClient } from '../helpers/raw-client.ts'
+import { logStartOffset, RawClient } from '../helpers/raw-client.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 let broker: EmbeddedBroker
@@ -38,14 +38,7 @@ async function produce(topic: string, count: number, prefix: string): Promise<vo
   }
 }
 
-async function logStartOffset(topic: string): Promise<bigint> {
-  const response = await raw.request(ListOffsets, 5, {
-    replicaId: -1,
-    isolationLevel: 0,
-    topics: [{ name: topic, partitions: [{ partitionIndex: 0, currentLeaderEpoch: -1, timestamp: -2n }] }],
-  })
-  return response.topics[0]!.partitions[0]!.offset
-}
+const startOf = (topic: string) => logStartOffset(raw, topic)
 
 async function fetchError(topic: string, offset: bigint): Promise<number> {
   const response = await raw.request(Fetch, 11, {
@@ -74,7 +67,7 @@ test('retention.ms deletes old segments in the background; fetch below the start
   await new Promise((resolve) => setTimeout(resolve, 1100))
   await produce(topic, 10, 'new')
   const start = await waitFor(async () => {
-    const s = await logStartOffset(topic)
+    const s = await startOf(topic)
     return s >= 20n ? s : undefined
   }, { timeoutMs: 20_000, what: 'retention to move the log start offset' })
   assert.equal(await fetchError(topic, 0n), ErrorCode.OFFSET_OUT_OF_RANGE)
@@ -91,7 +84,7 @@ test('retention.ms deletes old segments in the background; fetch below the start
   await waitFor(() => offsets.length > 0 && offsets.at(-1) === 39n, { timeoutMs: 20_000, what: 'the consumer to read to the end' })
   await consumer.disconnect()
   assert.ok(offsets[0]! >= start, `reset to ${offsets[0]}, at or after the log start ${start}`)
-  assert.ok(offsets[0]! <= (await logStartOffset(topic)), 'and to the earliest record kept')
+  assert.ok(offsets[0]! <= (await startOf(topic)), 'and to the earliest record kept')
 })
 
 test('retention.bytes keeps the partition near its size limit, dropping the oldest segments', { timeout: 60_000 }, async () => {
@@ -101,7 +94,7 @@ test('retention.bytes keeps the partition near its size limit, dropping the olde
   // About 270 bytes a record: 3000 bytes hold around 11 records, plus the active segment, so the
   // start moves past offset 35 once retention has caught up with the writes.
   const start = await waitFor(async () => {
-    const s = await logStartOffset(topic)
+    const s = await startOf(topic)
     return s >= 35n ? s : undefined
   }, { timeoutMs: 20_000, what: 'size retention to keep only the newest segments' })
   assert.equal(await fetchError(topic, start - 1n), ErrorCode.OFFSET_OUT_OF_RANGE)

@@ -1006,6 +1006,40 @@ export class GroupCoordinator {
     }
   }
 
+  /**
+   * Starts a group's position on partitions it has no offset for (pubsub topics: a subscriber
+   * begins at the end). Commits durably, without member checks, only where nothing is committed
+   * (a commit that lands meanwhile wins); resolves to the offset now committed for each entry,
+   * in order, or rejects when the store fails.
+   */
+  async seedOffsets(groupId: string, entries: readonly { topic: string; partition: number; offset: bigint }[]): Promise<bigint[]> {
+    let group = this.#groups.get(groupId)
+    if (!group) this.#groups.set(groupId, (group = new Group(groupId)))
+    const target = group
+    const missing = entries.filter((e) => target.offsets.get(e.topic)?.get(e.partition) === undefined)
+    const commitTimestampMs = this.#clock.wallMs()
+    const seeded = missing.map((e) => ({ topic: e.topic, partition: e.partition, offset: e.offset, leaderEpoch: -1, metadata: null, commitTimestampMs }))
+    if (seeded.length > 0) {
+      await this.#store.commit(groupId, seeded)
+      for (const e of seeded) {
+        let partitions = target.offsets.get(e.topic)
+        if (!partitions) target.offsets.set(e.topic, (partitions = new Map()))
+        if (!partitions.has(e.partition)) partitions.set(e.partition, e)
+      }
+    }
+    return entries.map((e) => target.offsets.get(e.topic)?.get(e.partition)?.offset ?? e.offset)
+  }
+
+  /** The lowest offset any group has committed on a partition, or undefined when none has. */
+  minCommittedOffset(topic: string, partition: number): bigint | undefined {
+    let min: bigint | undefined
+    for (const group of this.#groups.values()) {
+      const committed = group.offsets.get(topic)?.get(partition)?.offset
+      if (committed !== undefined && (min === undefined || committed < min)) min = committed
+    }
+    return min
+  }
+
   /** OffsetDelete: refused for topics a member of the group subscribes to (KIP-496). */
   async deleteOffsets(
     groupId: string,

@@ -141,3 +141,22 @@ test('close waits for reads in flight before closing files', opts, async () => {
   assert.deepEqual(valuesOf((await reading).records), ['a'])
   await closing
 })
+
+test('a consumed-below floor (pubsub) deletes exactly the sealed segments wholly under it, never the active one', opts, async () => {
+  const dir = partitionDir()
+  const log = await openLog(dir, { config: { segmentBytes: 1024 } })
+  for (let i = 0; i < 60; i++) await appendValues(log, [`p${i}`.padEnd(40, '.')])
+  const bases = segmentFiles(readdirSync(dir), '.log').map((n) => BigInt(n.slice(0, 20)))
+  assert.ok(bases.length >= 4, `${bases.length} segments`)
+  // Everyone has consumed up to just inside the third segment: the first two go.
+  const floor = bases[2]! + 1n
+  assert.equal((await log.applyRetention(floor)).deletedSegments, 2)
+  assert.equal(log.logStartOffset, bases[2])
+  assert.equal((await log.applyRetention(floor)).deletedSegments, 0, 'nothing more below the floor')
+  // Consumed to the end: every sealed segment goes, the active one stays.
+  await log.applyRetention(log.highWatermark)
+  assert.equal(log.segmentCount, 1)
+  assert.equal(log.logStartOffset, bases.at(-1))
+  assert.deepEqual((await readAllValues(log)).at(-1), 'p59'.padEnd(40, '.'))
+  await log.close()
+})
