@@ -92,15 +92,13 @@ async function requireGroup(admin: Admin, call: Call, group: string): Promise<Gr
   return described
 }
 
-/** Committed offsets by topic and partition; partitions without a commit are left out. */
-async function committedOffsets(
-  admin: Admin,
-  call: Call,
-  group: string,
-  only?: { topic: string; partitions: number[] },
-): Promise<Map<string, Map<number, bigint>>> {
-  const request = only ? { groupId: group, topics: [{ name: only.topic, partitionIndexes: only.partitions }] } : group
-  const [fetched] = await call(() => admin.listConsumerGroupOffsets({ groups: [request] }))
+/**
+ * Committed offsets by topic and partition; partitions without a commit are left out. It asks
+ * for all of the group's offsets (OffsetFetch with null topics): naming a partition of a
+ * Tideway pubsub topic would subscribe the group there, and looking must change nothing.
+ */
+async function committedOffsets(admin: Admin, call: Call, group: string): Promise<Map<string, Map<number, bigint>>> {
+  const [fetched] = await call(() => admin.listConsumerGroupOffsets({ groups: [group] }))
   const out = new Map<string, Map<number, bigint>>()
   for (const topic of fetched?.topics ?? []) {
     const partitions = new Map<number, bigint>()
@@ -292,7 +290,7 @@ const resetOffsets = defineGroupCommand(
         const earliest = (await offsetsAt(admin, call, wanted, EARLIEST)).get(topic)
         const latest = (await offsetsAt(admin, call, wanted, LATEST)).get(topic)
         const atTimestamp = target.kind === 'timestamp' ? (await offsetsAt(admin, call, wanted, target.timestampMs)).get(topic) : undefined
-        const committed = (await committedOffsets(admin, call, group, { topic, partitions })).get(topic)
+        const committed = (await committedOffsets(admin, call, group)).get(topic)
         const plan = planReset(
           target,
           partitions.map((partition) => ({
