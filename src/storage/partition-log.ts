@@ -295,9 +295,10 @@ export class PartitionLog {
         this.#producers.clear()
       }
     }
-    for (let i = Math.max(0, this.#segmentIndexFor(from)); i < this.#segments.length; i++) {
+    const first = this.#segmentIndexFor(from)
+    for (let i = first; i < this.#segments.length; i++) {
       const segment = this.#segments[i]!
-      const start = i === this.#segmentIndexFor(from) ? segment.positionAtOrBefore(from) : 0
+      const start = i === first ? segment.positionAtOrBefore(from) : 0
       await segment.walkHeaders(start, segment.durableSize, (header) => {
         if (lastOffsetOf(header) < from) return
         if (header.producerId >= 0n && header.baseSequence >= 0 && !isControlBatch(header.attributes)) {
