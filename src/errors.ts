@@ -25,6 +25,10 @@ export const TidewayErrorCodes = {
     message: 'record batch failed validation (length, magic or CRC-32C)',
     retriable: false,
   },
+  TIDEWAY_ERR_INVALID_RECORD: {
+    message: 'a record inside the batch does not decode',
+    retriable: false,
+  },
   TIDEWAY_ERR_STORAGE_FENCED: {
     message: 'partition is fenced after a storage failure; restart the broker to recover',
     retriable: true,

@@ -15,6 +15,8 @@ export function kafkaErrorFor(err: unknown, logger: Logger, context: Record<stri
         return ErrorCode.KAFKA_STORAGE_ERROR
       case 'TIDEWAY_ERR_CORRUPT_BATCH':
         return ErrorCode.CORRUPT_MESSAGE
+      case 'TIDEWAY_ERR_INVALID_RECORD':
+        return ErrorCode.INVALID_RECORD
       case 'TIDEWAY_ERR_OFFSET_OUT_OF_RANGE':
         return ErrorCode.OFFSET_OUT_OF_RANGE
       case 'TIDEWAY_ERR_CONFIG':

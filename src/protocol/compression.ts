@@ -1,5 +1,6 @@
-// Inflating a batch's record section, for the few places the broker opens batches (ListOffsets
-// by time; idempotency keys and compaction to come). Codecs as Kafka defines them for
+// Inflating (and, where records were removed, deflating again) a batch's record section, for the
+// few places the broker opens batches (ListOffsets by time, idempotency-key dedup). Codecs as
+// Kafka defines them for
 // RecordBatch v2 (protocol guide, "Record Batch"; research kafka-protocol.md §2.2):
 //   gzip   RFC 1952 (node:zlib)
 //   snappy either raw snappy (librdkafka) or the xerial framing Java clients write: an 8-byte
@@ -7,11 +8,13 @@
 //   lz4    the LZ4 frame format
 //   zstd   a zstd frame (node:zlib)
 // snappy and lz4 come from maintained native packages (napi-rs builds); gzip and zstd from Node.
+// Deflating writes raw snappy (what librdkafka writes; Java's reader and every other client read
+// it too) and an LZ4 frame.
 
 import { promisify } from 'node:util'
-import { gunzip, zstdDecompress } from 'node:zlib'
-import { decompressFrame } from 'lz4-napi'
-import { uncompress as snappyUncompress } from 'snappy'
+import { gunzip, gzip, zstdCompress, zstdDecompress } from 'node:zlib'
+import { compressFrame, decompressFrame } from 'lz4-napi'
+import { compress as snappyCompress, uncompress as snappyUncompress } from 'snappy'
 import { decodeError } from './primitives.ts'
 import { CompressionCodec } from './record-batch.ts'
 
@@ -20,6 +23,8 @@ const XERIAL_HEADER_BYTES = 16
 
 const gunzipAsync = promisify(gunzip)
 const zstdAsync = promisify(zstdDecompress)
+const gzipAsync = promisify(gzip)
+const zstdCompressAsync = promisify(zstdCompress)
 
 /** The uncompressed record section; throws TIDEWAY_ERR_DECODE on an unknown codec or bad data. */
 export async function inflateRecords(codec: number, data: Buffer): Promise<Buffer> {
@@ -40,6 +45,23 @@ export async function inflateRecords(codec: number, data: Buffer): Promise<Buffe
     throw decodeError(`codec ${codec}: records do not inflate (${err instanceof Error ? err.message : String(err)})`)
   }
   throw decodeError(`unknown compression codec ${codec}`)
+}
+
+/** The record section compressed with `codec` (attribute bits 0-2); `none` returns it as is. */
+export async function deflateRecords(codec: number, data: Buffer): Promise<Buffer> {
+  switch (codec) {
+    case CompressionCodec.none:
+      return data
+    case CompressionCodec.gzip:
+      return await gzipAsync(data)
+    case CompressionCodec.snappy:
+      return await snappyCompress(data)
+    case CompressionCodec.lz4:
+      return await compressFrame(data)
+    case CompressionCodec.zstd:
+      return await zstdCompressAsync(data)
+  }
+  throw new RangeError(`unknown compression codec ${codec}`)
 }
 
 async function inflateSnappy(data: Buffer): Promise<Buffer> {

@@ -4,8 +4,8 @@
 // rewrites only baseOffset and partitionLeaderEpoch (both before the CRC-covered range, so the
 // CRC stays valid), and does not open the records, which may be compressed: everything offset
 // assignment, retention and fetching need is in the header (recordCount, lastOffsetDelta,
-// timestamps, producer fields). The one exception, ListOffsets by time, reads a single batch's
-// record timestamps (record-timestamps.ts, compression.ts).
+// timestamps, producer fields). Two features open records (records.ts): ListOffsets by time reads
+// one batch's timestamps, and idempotency-key dedup reads the headers of topics that use it.
 //
 // Every read is bounds-checked and fails with TIDEWAY_ERR_CORRUPT_BATCH, the one error this
 // module throws, so hostile bytes from a client or a torn file tail are ordinary input.
@@ -81,12 +81,19 @@ export function readBatchHeader(buf: Buffer, at = 0): BatchHeader {
 }
 
 /**
+ * Who wrote a batch. A producer's batch is dense: recordCount == lastOffsetDelta + 1 > 0. The log
+ * may also hold batches with holes, 0 < recordCount <= lastOffsetDelta + 1, where idempotency-key
+ * dedup removed records but kept the offset range (records.ts).
+ */
+export type BatchSource = 'producer' | 'log'
+
+/**
  * The full check of exactly one batch, done on every client batch before append and on every
  * batch recovery re-reads: the length field covers the buffer, magic is 2, the codec is known,
- * recordCount == lastOffsetDelta + 1 > 0 (offsets inside a batch are dense), and the CRC-32C of
- * bytes 21..end matches.
+ * the record count fits the offset range (see BatchSource), and the CRC-32C of bytes 21..end
+ * matches.
  */
-export function validateBatch(batch: Buffer): BatchHeader {
+export function validateBatch(batch: Buffer, source: BatchSource = 'producer'): BatchHeader {
   const header = readBatchHeader(batch)
   if (header.batchLength !== batch.length - LOG_OVERHEAD) {
     throw corrupt(`batchLength field says ${header.batchLength} bytes but ${batch.length - LOG_OVERHEAD} follow it`)
@@ -95,8 +102,11 @@ export function validateBatch(batch: Buffer): BatchHeader {
   const codec = compressionCodecOf(header.attributes)
   if (codec > CompressionCodec.zstd) throw corrupt(`unknown compression codec ${codec} in attributes`)
   if (header.recordCount <= 0) throw corrupt(`recordCount ${header.recordCount} must be positive`)
-  if (header.recordCount !== header.lastOffsetDelta + 1) {
+  if (source === 'producer' && header.recordCount !== header.lastOffsetDelta + 1) {
     throw corrupt(`recordCount ${header.recordCount} does not equal lastOffsetDelta ${header.lastOffsetDelta} + 1`)
+  }
+  if (header.recordCount > header.lastOffsetDelta + 1) {
+    throw corrupt(`recordCount ${header.recordCount} exceeds the ${header.lastOffsetDelta + 1} offsets of the batch`)
   }
   const computed = crc32c(batch.subarray(CRC_COVERS_FROM))
   if (computed !== header.crc) {

@@ -58,8 +58,9 @@ import {
   writePartitionLeaderEpoch,
   type BatchHeader,
 } from '../protocol/record-batch.ts'
-import { recordTimes } from '../protocol/record-timestamps.ts'
-import { ProducerStateTable, type ProducerBatch, type SequenceVerdict } from './producer-state.ts'
+import { batchWithRecords, headerValue, markerBatch, openProducedRecords, openRecords, recordTimes } from '../protocol/records.ts'
+import { dedupKeyOf, DedupWindow } from './dedup-window.ts'
+import { ProducerStateTable, type ProducerBatch } from './producer-state.ts'
 import { writeFileDurably, type FileIO } from './file-io.ts'
 import { ChunkedReader, parseSegmentFileName, readFully, Segment, SegmentFile, segmentFileName } from './segment.ts'
 
@@ -77,6 +78,15 @@ export interface LogConfig {
   /** Bytes of log between sparse offset-index entries. */
   indexIntervalBytes: number
   flush: FlushPolicy
+  /** Idempotency-key dedup (dedup-window.ts); absent when the topic does not use it. */
+  dedup?: DedupConfig
+}
+
+export interface DedupConfig {
+  /** The record header holding the key. */
+  header: string
+  windowMs: number
+  windowRecords: number
 }
 
 export interface AppendResult {
@@ -85,6 +95,8 @@ export interface AppendResult {
   /** -1 for CreateTime topics (the only kind so far). */
   logAppendTimeMs: bigint
   logStartOffset: bigint
+  /** Dedup topics: the originals' offsets of the records that were not stored again, in batch order. */
+  duplicateOffsets?: bigint[]
 }
 
 export interface ReadResult {
@@ -157,6 +169,12 @@ export class PartitionLog {
   readonly #producers = new ProducerStateTable()
   readonly #producerIdExpirationMs: number
   #lastProducerExpiry = 0
+  #dedup: { window: DedupWindow; header: Buffer } | null = null
+  /** Dedup topics admit appends one at a time, in call order (see #inTurn). */
+  #admissions: Promise<void> = Promise.resolve()
+  #admissionsPending = 0
+  /** Answers waiting for an original to become durable (dedup duplicates that store nothing). */
+  #durableWaiters: { offset: bigint; resolve: () => void; reject: (err: unknown) => void }[] = []
 
   private constructor(options: PartitionLogOptions) {
     this.topic = options.topic
@@ -167,6 +185,7 @@ export class PartitionLog {
     this.#logger = options.logger.child({ topic: options.topic, partition: options.partition })
     this.#config = options.config
     this.#producerIdExpirationMs = options.producerIdExpirationMs ?? DEFAULT_PRODUCER_ID_EXPIRATION_MS
+    this.#dedup = dedupStateFor(options.config.dedup)
   }
 
   /** Opens the log in `dir`, creating it or recovering it after a crash. */
@@ -175,6 +194,7 @@ export class PartitionLog {
     try {
       await log.#recover()
       await log.#rebuildProducerState()
+      await log.#rebuildDedupWindow()
     } catch (err) {
       await Promise.allSettled(log.#segments.map((segment) => segment.closeFile()))
       throw err
@@ -209,9 +229,20 @@ export class PartitionLog {
     return total
   }
 
-  /** Applies new topic settings (segment size, retention) from the next append on; the flush policy stays. */
+  /**
+   * Applies new topic settings (segment size, retention, dedup) from the next append on; the
+   * flush policy stays. Dedup newly turned on first rebuilds its window from the log, as on open.
+   */
   reconfigure(config: LogConfig): void {
+    const before = this.#config.dedup
     this.#config = { ...config, flush: this.#config.flush }
+    const after = config.dedup
+    if (!after) this.#dedup = null
+    else if (this.#dedup && before?.header === after.header) this.#dedup.window.limits = after
+    else {
+      this.#dedup = dedupStateFor(after)
+      this.#inTurn(() => this.#rebuildDedupWindow()).catch((err: unknown) => this.#logger.warn('rebuilding the dedup window failed', { err }))
+    }
   }
 
   /** Calls `listener` each time the high watermark advances (the broker's long-poll fetch waits on it). */
@@ -224,9 +255,10 @@ export class PartitionLog {
   // Append
 
   /**
-   * Appends one batch that validateBatch accepted. Its offsets are assigned now, in call order
-   * (the batch's baseOffset field is rewritten in place); the promise resolves when the batch is
-   * durable under the flush policy.
+   * Appends one batch that validateBatch accepted. Its offsets are assigned in call order (the
+   * batch's baseOffset field is rewritten in place); the promise resolves when the batch is
+   * durable under the flush policy. On a topic with idempotency-key dedup the batch is opened
+   * first (see #appendDeduplicated) and the result says which records were already stored.
    */
   append(batch: Buffer, header: BatchHeader): Promise<AppendResult> {
     if (this.#closed) return Promise.reject(this.#closedError())
@@ -236,14 +268,24 @@ export class PartitionLog {
         new TidewayError('TIDEWAY_ERR_CORRUPT_BATCH', `header does not describe this ${batch.length}-byte batch`),
       )
     }
+    if (this.#dedup || this.#admissionsPending > 0) return this.#appendDeduplicated(batch, header)
+    try {
+      return this.#admit(batch, header)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /**
+   * The synchronous step every append ends in: the idempotent producer's sequence check (a retry
+   * is answered with the original's offsets; a gap or an old epoch throws), then offsets, then the
+   * write queue. `answerOffset` replaces the base offset in the answer (a marker's answer is the
+   * offset of its first record's original).
+   */
+  #admit(batch: Buffer, header: BatchHeader, answerOffset?: bigint): Promise<AppendResult> {
     const idempotent = header.producerId >= 0n
     if (idempotent) {
-      let verdict: SequenceVerdict
-      try {
-        verdict = this.#producers.check(header)
-      } catch (err) {
-        return Promise.reject(err)
-      }
+      const verdict = this.#producers.check(header)
       if (verdict.kind === 'duplicate') return this.#answerRetry(verdict.batch)
     }
     const baseOffset = this.#logEndOffset
@@ -251,19 +293,96 @@ export class PartitionLog {
     writePartitionLeaderEpoch(batch, LEADER_EPOCH)
     const assigned: BatchHeader = { ...header, baseOffset, partitionLeaderEpoch: LEADER_EPOCH }
     this.#logEndOffset = lastOffsetOf(assigned) + 1n
-    const appended = new Promise<AppendResult>((resolve, reject) => {
+    const written = new Promise<AppendResult>((resolve, reject) => {
       this.#queue.push({ batch, header: assigned, resolve, reject })
       this.#writeLoopDone ??= this.#writeLoop()
     })
+    const appended = answerOffset === undefined ? written : written.then((result) => ({ ...result, baseOffset: answerOffset }))
     if (idempotent) {
       const now = this.#clock.wallMs()
-      this.#producers.record(assigned, now, appended)
+      this.#producers.record(assigned, now, appended, answerOffset)
       if (now - this.#lastProducerExpiry >= PRODUCER_EXPIRY_CHECK_MS) {
         this.#lastProducerExpiry = now
         this.#producers.expire(now, this.#producerIdExpirationMs)
       }
     }
     return appended
+  }
+
+  /**
+   * Idempotency-key dedup (dedup-window.ts). The batch's records are inflated at once, but
+   * batches are admitted strictly in call order, one at a time, so offsets and an idempotent
+   * producer's sequences still follow arrival order. Then:
+   * - a retry of a batch an idempotent producer already sent is answered as any retry is;
+   * - records whose key the window holds are dropped: a batch with none of them is stored as
+   *   sent; one with some is rewritten without them, keeping its offset range (the dropped
+   *   records leave holes, records.ts), so its other records get the offsets their producer
+   *   expects; one with only duplicates is not stored and is answered with the offset of its
+   *   first record's original, once that is durable, except that an idempotent producer's batch
+   *   leaves a control marker carrying its sequence range (records.ts).
+   */
+  #appendDeduplicated(batch: Buffer, header: BatchHeader): Promise<AppendResult> {
+    const opened = this.#dedup ? openProducedRecords(batch, header) : Promise.resolve(null)
+    opened.catch(() => {}) // observed below, in turn
+    const admitted = this.#inTurn(async (): Promise<{ appended: Promise<AppendResult> }> => {
+      const records = await opened
+      if (this.#closed) throw this.#closedError()
+      if (this.#fenced) throw this.#fencedError()
+      const dedup = this.#dedup
+      if (!records || !dedup) return { appended: this.#admit(batch, header) }
+      if (header.producerId >= 0n) {
+        // Before the keys: a retry's keys are all in the window, as its own first attempt's.
+        const verdict = this.#producers.check(header)
+        if (verdict.kind === 'duplicate') return { appended: this.#answerRetry(verdict.batch) }
+      }
+      const now = this.#clock.wallMs()
+      const baseOffset = this.#logEndOffset
+      dedup.window.evict(now, baseOffset)
+      const keys = records.map((r) => dedupKeyOf(headerValue(r, dedup.header)))
+      const originals = dedup.window.classify(keys, records.map((r) => r.offsetDelta), baseOffset, now, baseOffset)
+      const duplicateOffsets = originals.filter((o): o is bigint => o !== undefined)
+      const kept = records.filter((_, i) => originals[i] === undefined)
+      let appended: Promise<AppendResult>
+      if (kept.length === records.length) appended = this.#admit(batch, header)
+      else if (kept.length > 0) {
+        const rewritten = await batchWithRecords(batch, header, kept)
+        if (this.#closed) throw this.#closedError()
+        if (this.#fenced) throw this.#fencedError()
+        appended = this.#admit(rewritten, readBatchHeader(rewritten))
+      } else if (header.producerId >= 0n) {
+        const marker = markerBatch(header)
+        appended = this.#admit(marker, readBatchHeader(marker), duplicateOffsets[0])
+      } else {
+        const answer = duplicateOffsets[0]!
+        const latest = duplicateOffsets.reduce((a, b) => (a > b ? a : b))
+        appended = this.#whenDurable(latest).then(() => ({ baseOffset: answer, lastOffset: answer, logAppendTimeMs: -1n, logStartOffset: this.logStartOffset }))
+      }
+      keys.forEach((key, i) => {
+        if (key !== null && originals[i] === undefined) dedup.window.remember(key, baseOffset + BigInt(records[i]!.offsetDelta), now)
+      })
+      if (duplicateOffsets.length > 0) appended = appended.then((result) => ({ ...result, duplicateOffsets }))
+      // Wrapped, so that this turn ends once the batch has its offsets, not once it is durable.
+      return { appended }
+    })
+    return admitted.then(({ appended }) => appended)
+  }
+
+  /** Runs `work` once every earlier turn has finished; appends on dedup topics take turns. */
+  #inTurn<T>(work: () => Promise<T>): Promise<T> {
+    this.#admissionsPending++
+    const done = this.#admissions.then(work)
+    this.#admissions = done.then(
+      () => void this.#admissionsPending--,
+      () => void this.#admissionsPending--,
+    )
+    return done
+  }
+
+  /** Resolves once `offset` is below the high watermark; rejects if the partition is fenced first. */
+  #whenDurable(offset: bigint): Promise<void> {
+    if (offset < this.#highWatermark) return Promise.resolve()
+    if (this.#fenced) return Promise.reject(this.#fencedError())
+    return new Promise((resolve, reject) => this.#durableWaiters.push({ offset, resolve, reject }))
   }
 
   /**
@@ -301,11 +420,49 @@ export class PartitionLog {
       const start = i === first ? segment.positionAtOrBefore(from) : 0
       await segment.walkHeaders(start, segment.durableSize, (header) => {
         if (lastOffsetOf(header) < from) return
-        if (header.producerId >= 0n && header.baseSequence >= 0 && !isControlBatch(header.attributes)) {
-          this.#producers.record(header, now)
-        }
+        // Control batches count too: a dedup marker carries its producer's sequence range
+        // (a transaction marker, which has none, is left out by baseSequence -1).
+        if (header.producerId >= 0n && header.baseSequence >= 0) this.#producers.record(header, now)
       })
     }
+  }
+
+  /**
+   * Rebuilds the dedup window from the log tail, as JetStream's rebuildDedupe does: every keyed
+   * record among the last windowRecords offsets whose own timestamp is inside windowMs (the log
+   * holds no broker time). Opens only those batches; a batch whose records do not open is
+   * skipped with a warning (its CRC held, so a producer wrote it so: it was never deduplicated).
+   */
+  async #rebuildDedupWindow(): Promise<void> {
+    const dedup = this.#dedup
+    if (!dedup) return
+    dedup.window.clear()
+    const now = this.#clock.wallMs()
+    const cutoff = BigInt(now - dedup.window.limits.windowMs)
+    const firstOffset = dedup.window.firstOffsetInWindow(this.#logEndOffset)
+    const recent = this.#segments.find((segment) => segment.maxTimestamp >= cutoff)
+    if (!recent) return
+    const from = recent.baseOffset > firstOffset ? recent.baseOffset : firstOffset
+    let unreadable = 0
+    for await (const { header, batch } of this.scanBatchHeaders(from)) {
+      if (isControlBatch(header.attributes) || header.maxTimestamp < cutoff || lastOffsetOf(header) < firstOffset) continue
+      let records
+      try {
+        records = await openRecords(batch, header)
+      } catch {
+        unreadable++
+        continue
+      }
+      for (const record of records) {
+        const offset = header.baseOffset + BigInt(record.offsetDelta)
+        const timestamp = header.baseTimestamp + record.timestampDelta
+        const key = dedupKeyOf(headerValue(record, dedup.header))
+        if (key === null || offset < firstOffset || timestamp < cutoff) continue
+        dedup.window.remember(key, offset, Math.min(Number(timestamp), now))
+      }
+    }
+    if (unreadable > 0) this.#logger.warn('dedup window rebuild skipped batches whose records do not open', { batches: unreadable })
+    this.#logger.info('dedup window rebuilt from the log', { keys: dedup.window.size, fromOffset: from })
   }
 
   /** Records the producer state as of `asOf`, durably (everything below `asOf` must be durable). */
@@ -415,6 +572,14 @@ export class PartitionLog {
     active.durableSize = active.size
     if (active.nextOffset <= this.#highWatermark) return
     this.#highWatermark = active.nextOffset
+    if (this.#durableWaiters.length > 0) {
+      const waiting = this.#durableWaiters
+      this.#durableWaiters = []
+      for (const waiter of waiting) {
+        if (waiter.offset < this.#highWatermark) waiter.resolve()
+        else this.#durableWaiters.push(waiter)
+      }
+    }
     for (const listener of [...this.#listeners]) {
       try {
         listener(this.#highWatermark)
@@ -443,6 +608,7 @@ export class PartitionLog {
   #fence(cause: unknown): void {
     if (this.#fenced) return
     this.#fenced = new TidewayError('TIDEWAY_ERR_STORAGE_FENCED', this.#name(), { cause })
+    for (const waiter of this.#durableWaiters.splice(0)) waiter.reject(this.#fencedError())
     this.#logger.error('storage failure: partition fenced until restart; no further appends are accepted', {
       err: cause,
       highWatermark: this.#highWatermark,
@@ -797,7 +963,7 @@ export class PartitionLog {
       const batch = await reader.view(position, length)
       let parsed: BatchHeader
       try {
-        parsed = validateBatch(batch)
+        parsed = validateBatch(batch, 'log')
       } catch (err) {
         problem = `batch at ${position}: ${(err as Error).message}`
         break
@@ -861,6 +1027,7 @@ export class PartitionLog {
     if (this.#closed) return
     this.#closed = true
     if (this.#flushTimer) clearInterval(this.#flushTimer)
+    await this.#admissions // a turn under way finds the log closed, or has queued its batch
     while (this.#writeLoopDone) await this.#writeLoopDone
     await this.#periodicSync
     await this.#retention
@@ -882,6 +1049,10 @@ export class PartitionLog {
     if (failure) throw new TidewayError('TIDEWAY_ERR_STORAGE_IO', `closing ${this.#name()}`, { cause: failure })
   }
 
+}
+
+function dedupStateFor(config: DedupConfig | undefined): { window: DedupWindow; header: Buffer } | null {
+  return config ? { window: new DedupWindow(config), header: Buffer.from(config.header, 'utf8') } : null
 }
 
 function parentOf(path: string): string {

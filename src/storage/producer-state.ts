@@ -81,8 +81,11 @@ export class ProducerStateTable {
     return { kind: 'append' }
   }
 
-  /** Remembers a batch that was given offsets (`header.baseOffset` is the assigned one). */
-  record(header: BatchHeader, writeMs: number, outcome?: Promise<unknown>): void {
+  /**
+   * Remembers a batch that was given offsets (`header.baseOffset` is the assigned one; a retry is
+   * answered with `answerOffset` instead when given).
+   */
+  record(header: BatchHeader, writeMs: number, outcome?: Promise<unknown>, answerOffset?: bigint): void {
     let entry = this.#producers.get(header.producerId)
     if (!entry || header.producerEpoch > entry.epoch) {
       entry = { epoch: header.producerEpoch, batches: [], lastWriteMs: writeMs }
@@ -91,7 +94,7 @@ export class ProducerStateTable {
     entry.batches.push({
       firstSeq: header.baseSequence,
       lastSeq: lastSequenceOf(header),
-      baseOffset: header.baseOffset,
+      baseOffset: answerOffset ?? header.baseOffset,
       lastOffset: lastOffsetOf(header),
       ...(outcome ? { outcome } : {}),
     })

@@ -6,25 +6,25 @@
 import { TidewayError } from '../errors.ts'
 import type { FlushPolicy, LogConfig } from './partition-log.ts'
 
-type ConfigType = 'long' | 'int' | 'string'
+type ConfigType = 'long' | 'int' | 'string' | 'boolean'
 
 interface ConfigSpec {
   readonly name: string
   readonly type: ConfigType
-  readonly default: number | string
+  readonly default: number | string | boolean
   readonly doc: string
   /** Returns why the value is unacceptable, or undefined when it is fine. */
-  readonly check: (value: number | string) => string | undefined
+  readonly check: (value: number | string | boolean) => string | undefined
 }
 
 const INT32_MAX = 2 ** 31 - 1
 
-const between = (min: number, max: number) => (v: number | string) =>
+const between = (min: number, max: number) => (v: number | string | boolean) =>
   typeof v === 'number' && (v < min || v > max) ? `must be between ${min} and ${max}` : undefined
 const atLeast = (min: number) => between(min, Number.MAX_SAFE_INTEGER)
 const oneOf =
   (...allowed: string[]) =>
-  (v: number | string) =>
+  (v: number | string | boolean) =>
     allowed.includes(String(v)) ? undefined : `must be one of ${allowed.join(', ')}`
 
 export const topicConfigTable = [
@@ -83,6 +83,41 @@ export const topicConfigTable = [
     check: oneOf('stream', 'pubsub'),
   },
   {
+    name: 'tideway.dedup.enable',
+    type: 'boolean',
+    default: false,
+    doc:
+      'Idempotency-key dedup: a record whose tideway.dedup.header value was already stored in this partition within the ' +
+      'window is not stored again, and its produce is answered with the offset of the original. Records without the ' +
+      'header are stored as usual. The broker opens (inflates) every batch of such a topic.',
+    check: () => undefined,
+  },
+  {
+    name: 'tideway.dedup.header',
+    type: 'string',
+    default: 'idempotency-key',
+    doc: 'The record header whose value is the idempotency key (compared as bytes; an empty or null value is no key).',
+    check: (v) => (typeof v === 'string' && v.length > 0 && Buffer.byteLength(v) <= 255 ? undefined : 'must be 1 to 255 bytes'),
+  },
+  {
+    name: 'tideway.dedup.window.ms',
+    type: 'long',
+    default: 3600000,
+    doc:
+      'How long a key is remembered after its original was stored (after a broker restart: counted from the ' +
+      "original record's timestamp). A key sent again later is stored again.",
+    check: atLeast(1),
+  },
+  {
+    name: 'tideway.dedup.window.records',
+    type: 'long',
+    default: 100000,
+    doc:
+      "A key is also forgotten once its original is more than this many offsets behind the partition's end. Bounds " +
+      'memory (about 200 bytes a key) and the rebuild after a restart.',
+    check: between(1, 100_000_000),
+  },
+  {
     name: 'message.timestamp.type',
     type: 'string',
     default: 'CreateTime',
@@ -95,7 +130,9 @@ type Spec = (typeof topicConfigTable)[number]
 export type TopicConfigName = Spec['name']
 
 /** The effective configuration of a topic: every key of the table, typed by its row. */
-export type TopicConfig = { readonly [S in Spec as S['name']]: S['type'] extends 'string' ? string : number }
+export type TopicConfig = {
+  readonly [S in Spec as S['name']]: S['type'] extends 'string' ? string : S['type'] extends 'boolean' ? boolean : number
+}
 
 /** Bytes of log between two sparse offset-index entries (Kafka's index.interval.bytes). */
 export const INDEX_INTERVAL_BYTES = 4096
@@ -107,13 +144,19 @@ const byName = new Map<string, ConfigSpec>(topicConfigTable.map((spec) => [spec.
  * defaults. An unknown key or a bad value is a TIDEWAY_ERR_CONFIG naming the key.
  */
 export function parseTopicConfig(entries: Readonly<Record<string, string>>): TopicConfig {
-  const config: Record<string, number | string> = {}
+  const config: Record<string, number | string | boolean> = {}
   for (const spec of topicConfigTable) config[spec.name] = spec.default
   for (const [name, raw] of Object.entries(entries)) {
     const spec = byName.get(name)
     if (!spec) throw new TidewayError('TIDEWAY_ERR_CONFIG', `unknown topic config "${name}"`, { context: { config: name } })
-    let value: number | string = raw
-    if (spec.type !== 'string') {
+    let value: number | string | boolean = raw
+    if (spec.type === 'boolean') {
+      const lower = raw.trim().toLowerCase()
+      if (lower !== 'true' && lower !== 'false') {
+        throw new TidewayError('TIDEWAY_ERR_CONFIG', `${name} must be true or false, got "${raw}"`, { context: { config: name } })
+      }
+      value = lower === 'true'
+    } else if (spec.type !== 'string') {
       value = Number(raw)
       if (raw.trim() === '' || !Number.isSafeInteger(value)) {
         throw new TidewayError('TIDEWAY_ERR_CONFIG', `${name} must be an integer, got "${raw}"`, { context: { config: name } })
@@ -135,5 +178,14 @@ export function toLogConfig(config: TopicConfig, flush: FlushPolicy): LogConfig 
     retentionBytes: config['retention.bytes'],
     indexIntervalBytes: INDEX_INTERVAL_BYTES,
     flush,
+    ...(config['tideway.dedup.enable']
+      ? {
+          dedup: {
+            header: config['tideway.dedup.header'],
+            windowMs: config['tideway.dedup.window.ms'],
+            windowRecords: config['tideway.dedup.window.records'],
+          },
+        }
+      : {}),
   }
 }

@@ -117,6 +117,8 @@ export function buildBatch(records: TestRecord[], options: BatchOptions = {}): {
 }
 
 export interface DecodedRecord {
+  /** From a control batch (a transaction or dedup marker), which consumers skip. */
+  control: boolean
   offset: bigint
   timestamp: bigint
   key: Buffer | null
@@ -161,7 +163,7 @@ export function decodeRecords(records: Buffer): DecodedRecord[] {
       const value = bytes()
       const headers: Record<string, string> = {}
       for (let h = varint(); h > 0; h--) headers[bytes()!.toString()] = bytes()?.toString() ?? ''
-      out.push({ offset, timestamp, key, value, headers })
+      out.push({ control: (header.attributes & 0x20) !== 0, offset, timestamp, key, value, headers })
       p = end
     }
     at += 12 + header.batchLength
@@ -169,7 +171,21 @@ export function decodeRecords(records: Buffer): DecodedRecord[] {
   return out
 }
 
-/** The values of a run of uncompressed batches, as strings (enough for most assertions). */
+/** The values of a run of uncompressed batches, control records left out, as strings. */
 export function valuesOf(records: Buffer): string[] {
-  return decodeRecords(records).map((r) => r.value?.toString('utf8') ?? '')
+  return decodeRecords(records)
+    .filter((r) => !r.control)
+    .map((r) => r.value?.toString('utf8') ?? '')
+}
+
+/** The offset after the last batch of a run of batches (where the next fetch starts). */
+export function nextOffsetAfter(records: Buffer): bigint | undefined {
+  let next: bigint | undefined
+  for (let at = 0; at + 61 <= records.length; ) {
+    const header = readBatchHeader(records, at)
+    if (at + 12 + header.batchLength > records.length) break
+    next = header.baseOffset + BigInt(header.lastOffsetDelta) + 1n
+    at += 12 + header.batchLength
+  }
+  return next
 }

@@ -6,7 +6,7 @@ import { readResponseHeader, responseHeaderIsFlexible, writeRequestHeader } from
 import { Reader, Writer } from '../../src/protocol/primitives.ts'
 import type { Api, RequestInput, ResponseOf } from '../../src/protocol/schema.ts'
 import { Fetch, ListOffsets } from '../../src/protocol/apis/index.ts'
-import { valuesOf } from './batches.ts'
+import { decodeRecords, nextOffsetAfter, type DecodedRecord } from './batches.ts'
 
 export class RawClient {
   readonly socket: Socket
@@ -98,9 +98,12 @@ export class RawClient {
   }
 }
 
-/** Every record value stored in one partition, in offset order, read with Fetch v11 from offset 0. */
-export async function partitionValues(client: RawClient, topic: string, partition: number): Promise<string[]> {
-  const values: string[] = []
+/**
+ * Every record stored in one partition (uncompressed batches), control records left out, in
+ * offset order, read with Fetch v11 from offset 0. Steps over holes by each batch's offset range.
+ */
+export async function partitionRecords(client: RawClient, topic: string, partition: number): Promise<DecodedRecord[]> {
+  const records: DecodedRecord[] = []
   for (let offset = 0n; ; ) {
     const response = await client.request(Fetch, 11, {
       maxWaitMs: 0,
@@ -108,11 +111,17 @@ export async function partitionValues(client: RawClient, topic: string, partitio
       topics: [{ topic, partitions: [{ partition, fetchOffset: offset, partitionMaxBytes: 1 << 20 }] }],
       forgottenTopicsData: [],
     })
-    const batch = valuesOf(response.responses[0]!.partitions[0]!.records ?? Buffer.alloc(0))
-    if (batch.length === 0) return values
-    values.push(...batch)
-    offset += BigInt(batch.length)
+    const bytes = response.responses[0]!.partitions[0]!.records ?? Buffer.alloc(0)
+    const next = nextOffsetAfter(bytes)
+    if (next === undefined) return records
+    records.push(...decodeRecords(bytes).filter((r) => !r.control && r.offset >= offset))
+    offset = next
   }
+}
+
+/** The values of partitionRecords, as strings. */
+export async function partitionValues(client: RawClient, topic: string, partition: number): Promise<string[]> {
+  return (await partitionRecords(client, topic, partition)).map((r) => r.value?.toString('utf8') ?? '')
 }
 
 /** The partition's log start offset, as ListOffsets v5 (earliest) answers it. */

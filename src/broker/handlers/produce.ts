@@ -7,6 +7,11 @@
 // under the broker's flush policy (fsync by default); acks=0 gets no answer at all.
 // Batches from idempotent producers are checked against the partition's producer state as they
 // are appended (storage/producer-state.ts): a retry is answered with the original offsets.
+// On topics with idempotency-key dedup (tideway.dedup.enable), records whose key the partition
+// already stored are dropped (storage/dedup-window.ts): the answer's base offset is the stored
+// batch's, or, when every record was a duplicate, the first one's original; the error message
+// (v8+, with error code NONE, which clients ignore) lists the originals of the dropped records.
+// A batch whose records do not decode is refused there with INVALID_RECORD.
 // Differences from Kafka: the produce timeout is not applied (we answer when the data is durable
 // rather than guess); a request with several batches for one partition from an idempotent
 // producer is checked batch by batch, so a sequence error in a later batch leaves the earlier
@@ -94,16 +99,25 @@ async function producePartition(
   try {
     const results = await Promise.all(appends)
     const first = results[0]!
+    const duplicates = results.flatMap((r) => r.duplicateOffsets ?? [])
     return {
       index,
       errorCode: ErrorCode.NONE,
       baseOffset: first.baseOffset,
       logAppendTimeMs: first.logAppendTimeMs,
       logStartOffset: results[results.length - 1]!.logStartOffset,
-      errorMessage: null,
+      errorMessage: duplicates.length > 0 ? duplicatesMessage(duplicates) : null,
     }
   } catch (err) {
     const errorCode = kafkaErrorFor(err, ctx.logger, { topic, partition: index })
     return fail(errorCode, `${errorName(errorCode)}: ${messageOf(err)}`)
   }
+}
+
+const LISTED_DUPLICATES = 10
+
+function duplicatesMessage(originals: readonly bigint[]): string {
+  const listed = originals.slice(0, LISTED_DUPLICATES).join(', ')
+  const more = originals.length > LISTED_DUPLICATES ? `, and ${originals.length - LISTED_DUPLICATES} more` : ''
+  return `${originals.length} record(s) not stored again: their idempotency keys are stored at offsets ${listed}${more}`
 }

@@ -93,7 +93,7 @@ export async function readAll(log: PartitionLog, from = log.logStartOffset, maxB
   while (offset < log.highWatermark) {
     const read = await log.read(offset, maxBytes)
     if (read.records.length === 0) break
-    records.push(...decodeRecords(read.records).filter((r) => r.offset >= offset))
+    records.push(...decodeRecords(read.records).filter((r) => !r.control && r.offset >= offset))
     for (let at = 0; at < read.records.length; ) {
       const header = readBatchHeader(read.records, at)
       offset = lastOffsetOf(header) + 1n

@@ -51,3 +51,14 @@ test('toLogConfig gives the partition log its settings and the broker flush poli
     flush: { mode: 'interval', intervalMs: 10 },
   })
 })
+
+test('idempotency-key dedup is off by default; turned on it gives the log its header and window', () => {
+  assert.equal(toLogConfig(parseTopicConfig({}), { mode: 'always' }).dedup, undefined)
+  const config = parseTopicConfig({ 'tideway.dedup.enable': 'TRUE', 'tideway.dedup.header': 'msg-id', 'tideway.dedup.window.ms': '120000' })
+  assert.equal(config['tideway.dedup.enable'], true)
+  assert.deepEqual(toLogConfig(config, { mode: 'always' }).dedup, { header: 'msg-id', windowMs: 120000, windowRecords: 100000 })
+  assert.throws(() => parseTopicConfig({ 'tideway.dedup.enable': 'yes' }), configError('tideway.dedup.enable'))
+  assert.throws(() => parseTopicConfig({ 'tideway.dedup.header': '' }), configError('tideway.dedup.header'))
+  assert.throws(() => parseTopicConfig({ 'tideway.dedup.window.ms': '0' }), configError('tideway.dedup.window.ms'))
+  assert.throws(() => parseTopicConfig({ 'tideway.dedup.window.records': '0' }), configError('tideway.dedup.window.records'))
+})
