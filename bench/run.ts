@@ -7,6 +7,9 @@
 //   tideway: 16 concurrent producers, 1 record per request -> group commit (one fsync serves many)
 //   tideway: 4 producers, 64 records per request -> compare with the 64 KiB ceiling
 //   tideway: the same with idempotent producers   -> the cost of sequence checking
+//   tideway: the same on a topic with idempotency-key dedup, every record a new key
+//     -> the cost of opening each batch and remembering its keys
+//   tideway: the same keys sent again             -> answering duplicates (nothing is written)
 //   group consume: a 6-partition topic of --group-records 1 KiB records read by a consumer group
 //     of 1 and of 3 @platformatic/kafka members (in this process), from the first record to the
 //     last, with auto-commit; the time to the first record (join + sync) is reported apart
@@ -18,7 +21,7 @@ import { open, rm, mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { Consumer, MessagesStreamModes, Producer } from '@platformatic/kafka'
+import { Admin, Consumer, MessagesStreamModes, Producer } from '@platformatic/kafka'
 import { startBroker } from '../src/broker/broker.ts'
 import { silentLogger } from '../src/logger.ts'
 import { BrokerProcess } from '../test/helpers/broker-process.ts'
@@ -84,9 +87,30 @@ async function rawDisk(dir: string, bytesPerSync: number): Promise<Result> {
   return summarise(`disk: fdatasync per ${bytesPerSync / 1024} KiB`, records, position, elapsed, latencies)
 }
 
-async function tidewayProduce(bootstrap: string, topic: string, producers: number, perRequest: number, name: string, idempotent = false): Promise<Result> {
+interface ProduceOptions {
+  idempotent?: boolean
+  /** Give every record an `idempotency-key` header: `new` keys, or the keys of an earlier run `again`. */
+  keys?: 'new' | 'again'
+}
+
+/** Keys handed out by the `new` runs, replayed in order by the `again` runs. */
+const sentKeys: string[] = []
+
+async function tidewayProduce(bootstrap: string, topic: string, producers: number, perRequest: number, name: string, options: ProduceOptions = {}): Promise<Result> {
+  const { idempotent = false, keys } = options
   const clients = Array.from({ length: producers }, (_, i) => new Producer({ clientId: `bench-${i}`, bootstrapBrokers: [bootstrap], acks: -1, autocreateTopics: true, idempotent }))
-  const messages = Array.from({ length: perRequest }, () => ({ topic, value: RECORD, partition: 0 }))
+  const plain = Array.from({ length: perRequest }, () => ({ topic, value: RECORD, partition: 0 }))
+  let replayed = 0
+  const nextMessages = () => {
+    if (!keys) return plain
+    return plain.map((m) => {
+      let key: string
+      if (keys === 'new') sentKeys.push((key = `bench-key-${sentKeys.length}`))
+      else key = sentKeys[replayed++ % sentKeys.length]!
+      // A Map: platformatic 2.12's send() never settles when headers are a plain object.
+      return { ...m, headers: new Map([[Buffer.from('idempotency-key'), Buffer.from(key)]]) }
+    })
+  }
   // Warm up connections and metadata outside the measurement.
   await Promise.all(clients.map((c) => c.send({ messages: [{ topic, value: RECORD, partition: 0 }], acks: -1 })))
   const latencies: number[] = []
@@ -95,6 +119,7 @@ async function tidewayProduce(bootstrap: string, topic: string, producers: numbe
   await Promise.all(
     clients.map(async (client) => {
       while (performance.now() - start < SECONDS * 1000) {
+        const messages = nextMessages()
         const t0 = performance.now()
         await client.send({ messages, acks: -1 })
         latencies.push(performance.now() - t0)
@@ -106,6 +131,23 @@ async function tidewayProduce(bootstrap: string, topic: string, producers: numbe
   await Promise.all(clients.map((c) => c.close()))
   const records = requests * perRequest
   return summarise(name, records, records * RECORD.length, elapsed, latencies)
+}
+
+/** A one-partition topic with idempotency-key dedup, its window large enough for every bench key. */
+async function createDedupTopic(bootstrap: string, topic: string): Promise<void> {
+  const admin = new Admin({ clientId: 'bench-admin', bootstrapBrokers: [bootstrap] })
+  try {
+    await admin.createTopics({
+      topics: [topic],
+      partitions: 1,
+      configs: [
+        { name: 'tideway.dedup.enable', value: 'true' },
+        { name: 'tideway.dedup.window.records', value: '10000000' },
+      ],
+    })
+  } finally {
+    await admin.close()
+  }
 }
 
 /** Fills a GROUP_PARTITIONS-partition topic with GROUP_RECORDS records, 64 per request. */
@@ -190,7 +232,10 @@ async function main() {
     const single = await tidewayProduce(broker.bootstrap, topic, 1, 1, 'tideway: 1 producer, 1 record/request')
     const concurrent = await tidewayProduce(broker.bootstrap, topic, 16, 1, 'tideway: 16 producers, 1 record/request')
     const batched = await tidewayProduce(broker.bootstrap, topic, 4, 64, 'tideway: 4 producers, 64 records/request')
-    const idempotent = await tidewayProduce(broker.bootstrap, topic, 4, 64, 'tideway: same, idempotent producers', true)
+    const idempotent = await tidewayProduce(broker.bootstrap, topic, 4, 64, 'tideway: same, idempotent producers', { idempotent: true })
+    await createDedupTopic(broker.bootstrap, 'bench-keyed')
+    const keyed = await tidewayProduce(broker.bootstrap, 'bench-keyed', 4, 64, 'tideway: same + key dedup, new keys', { idempotent: true, keys: 'new' })
+    const resent = await tidewayProduce(broker.bootstrap, 'bench-keyed', 4, 64, 'tideway: same + key dedup, keys resent', { idempotent: true, keys: 'again' })
     await fillGroupTopic(broker.bootstrap, 'bench-group')
     const group1 = await groupConsume(broker.bootstrap, 'bench-group', 1)
     const group3 = await groupConsume(broker.bootstrap, 'bench-group', 3)
@@ -203,11 +248,13 @@ async function main() {
       batchedVsDisk64KiB: round(batched.mbPerSec / diskBatched.mbPerSec),
       group3VsGroup1: round(group3.recordsPerSec / group1.recordsPerSec),
       idempotentVsPlain: round(idempotent.recordsPerSec / batched.recordsPerSec),
+      keyDedupVsPlain: round(keyed.recordsPerSec / batched.recordsPerSec),
+      keysResentVsPlain: round(resent.recordsPerSec / batched.recordsPerSec),
     }
     const report = {
       recordBytes: 1024,
       secondsPerScenario: SECONDS,
-      results: [diskPerRecord, diskBatched, single, concurrent, batched, idempotent, group1, group3],
+      results: [diskPerRecord, diskBatched, single, concurrent, batched, idempotent, keyed, resent, group1, group3],
       ratios,
       groupFirstRecordMs: { members1: group1.firstRecordMs, members3: group3.firstRecordMs },
       groupReadTwice: { members1: group1.readTwice, members3: group3.readTwice },
@@ -230,6 +277,8 @@ async function main() {
         `ratio 16 producers / disk fdatasync per record:     ${ratios.concurrentVsDiskPerRecord}  (group commit)`,
         `ratio  batched MB/s / disk fdatasync per 64 KiB:     ${ratios.batchedVsDisk64KiB}`,
         `ratio  idempotent / plain batched produce:          ${ratios.idempotentVsPlain}`,
+        `ratio  key dedup, new keys / plain batched:         ${ratios.keyDedupVsPlain}`,
+        `ratio  key dedup, keys resent / plain batched:      ${ratios.keysResentVsPlain}  (answered, nothing written)`,
         `ratio  group consume 3 members / 1 member:           ${ratios.group3VsGroup1}  (first record after ${group1.firstRecordMs} / ${group3.firstRecordMs} ms; read twice ${group1.readTwice} / ${group3.readTwice})`,
         `embedded cold start to first ack: median ${cold.medianMs} ms (${cold.samplesMs.join(', ')})`,
         '',

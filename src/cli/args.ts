@@ -120,6 +120,28 @@ export function parseInteger(flag: string, text: string, min: number, max = Numb
   return value
 }
 
+const UNIT_MS: Readonly<Record<string, number>> = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1_000, ms: 1 }
+
+/**
+ * A duration in milliseconds: compact (`90s`, `15m`, `1h30m`, `2d`, `250ms`) or ISO 8601
+ * (`PT15M`, `P1DT2H`, as kafka-consumer-groups.sh takes it). Must be more than zero.
+ */
+export function parseDuration(flag: string, text: string): number {
+  let total = Number.NaN
+  const iso = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/i.exec(text)
+  if (iso && !/T$/i.test(text) && text.length > 1) {
+    const [, d, h, m, s] = iso
+    total = Number(d ?? 0) * UNIT_MS['d']! + Number(h ?? 0) * UNIT_MS['h']! + Number(m ?? 0) * UNIT_MS['m']! + Math.round(Number(s ?? 0) * 1000)
+  } else if (/^(?:\d+(?:ms|d|h|m|s))+$/.test(text)) {
+    total = 0
+    for (const [, amount, unit] of text.matchAll(/(\d+)(ms|d|h|m|s)/g)) total += Number(amount) * UNIT_MS[unit!]!
+  }
+  if (!(total > 0) || !Number.isSafeInteger(total)) {
+    throw new UsageError(`${flag} takes a duration such as 15m, 1h30m, 2d or PT15M, more than zero; got "${text}"`)
+  }
+  return total
+}
+
 /** `key=value` pairs from a repeatable flag, in order; the value may itself contain `=`. */
 export function parsePairs(flag: string, items: string[] | undefined): [string, string][] {
   return (items ?? []).map((item) => {

@@ -2,6 +2,7 @@
 // flags, clamping, the timestamp fallback), the lag of each partition, and how a group is printed.
 // No I/O here.
 import { startOffset, type PartitionOffsets, type StartSpec } from './consume-plan.ts'
+import { parseDuration } from './args.ts'
 import { UsageError } from './errors.ts'
 import { formatFields, formatTable } from './output.ts'
 
@@ -39,7 +40,7 @@ export function parseResetTarget(flags: ResetTargetFlags, nowMs: number): StartS
     case 'to-datetime':
       return { kind: 'timestamp', timestampMs: BigInt(parseDateTime(flags['to-datetime']!)) }
     case 'by-duration':
-      return { kind: 'timestamp', timestampMs: BigInt(nowMs - parseDuration(flags['by-duration']!)) }
+      return { kind: 'timestamp', timestampMs: BigInt(nowMs - parseDuration('--by-duration', flags['by-duration']!)) }
   }
 }
 
@@ -53,28 +54,6 @@ export function parseDateTime(text: string): number {
   const ms = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(iso) ? Date.parse(iso) : Number.NaN
   if (Number.isNaN(ms)) throw new UsageError(`--to-datetime takes an ISO 8601 date-time such as 2026-03-07T09:30:00Z, got "${text}"`)
   return ms
-}
-
-const UNIT_MS: Readonly<Record<string, number>> = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1_000, ms: 1 }
-
-/**
- * A duration in milliseconds: compact (`90s`, `15m`, `1h30m`, `2d`, `250ms`) or ISO 8601
- * (`PT15M`, `P1DT2H`, as kafka-consumer-groups.sh takes it). Must be more than zero.
- */
-export function parseDuration(text: string): number {
-  let total = Number.NaN
-  const iso = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/i.exec(text)
-  if (iso && !/T$/i.test(text) && text.length > 1) {
-    const [, d, h, m, s] = iso
-    total = Number(d ?? 0) * UNIT_MS['d']! + Number(h ?? 0) * UNIT_MS['h']! + Number(m ?? 0) * UNIT_MS['m']! + Math.round(Number(s ?? 0) * 1000)
-  } else if (/^(?:\d+(?:ms|d|h|m|s))+$/.test(text)) {
-    total = 0
-    for (const [, amount, unit] of text.matchAll(/(\d+)(ms|d|h|m|s)/g)) total += Number(amount) * UNIT_MS[unit!]!
-  }
-  if (!(total > 0) || !Number.isSafeInteger(total)) {
-    throw new UsageError(`--by-duration takes a duration such as 15m, 1h30m, 2d or PT15M, more than zero; got "${text}"`)
-  }
-  return total
 }
 
 /** What is known of one partition before a reset. */

@@ -3,7 +3,7 @@
 // any Kafka-protocol cluster. A named topic is looked up first, so a missing one is reported as
 // `topic "x" does not exist` at once instead of after the client's retries.
 import { Admin, ConfigResourceTypes, ConfigSources, type ConfigSourceValue } from '@platformatic/kafka'
-import { parseInteger, parsePairs } from './args.ts'
+import { parseDuration, parseInteger, parsePairs } from './args.ts'
 import { clientCall, defineCommand, type ClientCommand } from './command.ts'
 import { resolveConnection, type Connection } from './connection.ts'
 import { CommandError, UsageError } from './errors.ts'
@@ -37,6 +37,12 @@ const createTopic = defineCommand(
       'replication-factor': { type: 'string', placeholder: 'N', help: 'copies of each partition (default: the broker\'s default; Tideway has 1)' },
       config: { type: 'string', multiple: true, placeholder: 'KEY=VALUE', help: 'topic config, e.g. retention.ms=86400000 (repeatable)' },
       kind: { type: 'string', placeholder: 'stream|pubsub', help: 'Tideway topic kind (the tideway.topic.kind config; default stream)' },
+      dedup: { type: 'boolean', help: 'store each idempotency key once (tideway.dedup.enable=true; header idempotency-key)' },
+      'dedup-window': {
+        type: 'string',
+        placeholder: 'DURATION',
+        help: 'with --dedup: how long a key is remembered, e.g. 10m or PT2H (tideway.dedup.window.ms; default 1h)',
+      },
     },
   },
   async (io, [name], options) => {
@@ -48,6 +54,11 @@ const createTopic = defineCommand(
     if (options.kind !== undefined) {
       if (options.kind !== 'stream' && options.kind !== 'pubsub') throw new UsageError(`--kind must be stream or pubsub, got "${options.kind}"`)
       configs.push({ name: 'tideway.topic.kind', value: options.kind })
+    }
+    if (options['dedup-window'] !== undefined && !options.dedup) throw new UsageError('--dedup-window needs --dedup')
+    if (options.dedup) configs.push({ name: 'tideway.dedup.enable', value: 'true' })
+    if (options['dedup-window'] !== undefined) {
+      configs.push({ name: 'tideway.dedup.window.ms', value: String(parseDuration('--dedup-window', options['dedup-window'])) })
     }
     const topic = name!
     const [created] = await withAdmin(connection, (admin) =>

@@ -32,8 +32,11 @@ export interface RecordView {
   readonly timestampDelta: bigint
   /** The whole record, its length prefix included: a view of the (inflated) record section. */
   readonly bytes: Buffer
-  /** Where the header count starts inside `bytes`. */
-  readonly headersAt: number
+  /**
+   * The value of the header the records were opened for (its first occurrence): undefined when
+   * the record has none, null when its value is null. Names are compared as bytes.
+   */
+  readonly headerValue: Buffer | null | undefined
 }
 
 export interface RecordTime {
@@ -48,10 +51,11 @@ export function recordSection(batch: Buffer, header: BatchHeader): Promise<Buffe
 
 /**
  * Splits an uncompressed record section into its `count` records, checking each record's layout
- * down to its headers. Throws TIDEWAY_ERR_DECODE when a field runs past its record or the
- * section, a header key is null, or bytes are left over.
+ * down to its headers, and picking out the value of the header `headerName`. Throws
+ * TIDEWAY_ERR_DECODE when a field runs past its record or the section, a header key is null, or
+ * bytes are left over.
  */
-export function parseRecords(section: Buffer, count: number): RecordView[] {
+export function parseRecords(section: Buffer, count: number, headerName?: Buffer): RecordView[] {
   const reader = new Reader(section)
   const records: RecordView[] = []
   for (let i = 0; i < count; i++) {
@@ -64,24 +68,30 @@ export function parseRecords(section: Buffer, count: number): RecordView[] {
     const offsetDelta = body.varint()
     skipBytes(body, 'key')
     skipBytes(body, 'value')
-    const headersAt = body.pos - start
+    let headerValue: Buffer | null | undefined
     const headerCount = body.checkedCount(body.varint(), 2, `record ${i} header count`)
     for (let h = 0; h < headerCount; h++) {
       const keyLength = body.varint()
       if (keyLength < 0) throw decodeError(`record ${i} header ${h} has a null key`)
-      body.skip(keyLength, 'header key')
-      skipBytes(body, 'header value')
+      body.need(keyLength, 'header key')
+      // Compared in place: no view is made of a header that is not the one asked for.
+      const wanted = headerValue === undefined && headerName !== undefined && keyLength === headerName.length && headerName.compare(section, body.pos, body.pos + keyLength) === 0
+      body.pos += keyLength
+      const valueLength = body.varint()
+      if (valueLength >= 0) body.need(valueLength, 'header value')
+      if (wanted) headerValue = valueLength < 0 ? null : section.subarray(body.pos, body.pos + valueLength)
+      if (valueLength > 0) body.pos += valueLength
     }
     if (body.remaining > 0) throw decodeError(`record ${i} has ${body.remaining} bytes after its headers`)
-    records.push({ offsetDelta, timestampDelta, bytes: section.subarray(start, body.end), headersAt })
+    records.push({ offsetDelta, timestampDelta, bytes: section.subarray(start, body.end), headerValue })
   }
   if (reader.remaining > 0) throw decodeError(`${reader.remaining} bytes follow the batch's ${count} records`)
   return records
 }
 
-/** Opens a batch: inflates and splits its records. */
-export async function openRecords(batch: Buffer, header: BatchHeader): Promise<RecordView[]> {
-  return parseRecords(await recordSection(batch, header), header.recordCount)
+/** Opens a batch: inflates and splits its records (see parseRecords). */
+export async function openRecords(batch: Buffer, header: BatchHeader, headerName?: Buffer): Promise<RecordView[]> {
+  return parseRecords(await recordSection(batch, header), header.recordCount, headerName)
 }
 
 /**
@@ -89,10 +99,10 @@ export async function openRecords(batch: Buffer, header: BatchHeader): Promise<R
  * parse, and their offset deltas must be 0, 1, 2, ... as a producer writes them. Anything else
  * is TIDEWAY_ERR_INVALID_RECORD (Kafka's INVALID_RECORD: the batch is refused whole).
  */
-export async function openProducedRecords(batch: Buffer, header: BatchHeader): Promise<RecordView[]> {
+export async function openProducedRecords(batch: Buffer, header: BatchHeader, headerName?: Buffer): Promise<RecordView[]> {
   let records: RecordView[]
   try {
-    records = await openRecords(batch, header)
+    records = await openRecords(batch, header, headerName)
   } catch (err) {
     throw new TidewayError('TIDEWAY_ERR_INVALID_RECORD', err instanceof Error ? err.message : String(err), { cause: err })
   }
@@ -105,22 +115,6 @@ export async function openProducedRecords(batch: Buffer, header: BatchHeader): P
 /** Offset deltas and create-time timestamps of every record in a batch (ListOffsets by time). */
 export async function recordTimes(batch: Buffer, header: BatchHeader): Promise<RecordTime[]> {
   return (await openRecords(batch, header)).map((r) => ({ offsetDelta: r.offsetDelta, timestamp: header.baseTimestamp + r.timestampDelta }))
-}
-
-/**
- * The value of the record's first header named `name`: undefined when there is none, null when
- * its value is null. Header names are compared as bytes. parseRecords checked the layout.
- */
-export function headerValue(record: RecordView, name: Buffer): Buffer | null | undefined {
-  const reader = new Reader(record.bytes, record.headersAt)
-  const count = reader.varint()
-  for (let i = 0; i < count; i++) {
-    const key = reader.bytes(reader.varint(), 'header key')
-    const valueLength = reader.varint()
-    const value = valueLength < 0 ? null : reader.bytes(valueLength, 'header value')
-    if (key.equals(name)) return value
-  }
-  return undefined
 }
 
 function skipBytes(reader: Reader, what: string): void {

@@ -3,8 +3,10 @@
 // are rewritten, both outside the CRC.
 //
 // Guarantees
-// - Offsets are dense, assigned synchronously in call order, and never reused or shifted by
-//   retention or restart (the active segment, which carries the log end, is never deleted).
+// - Offsets are assigned densely in call order, and never reused or shifted by retention or
+//   restart (the active segment, which carries the log end, is never deleted). On a topic with
+//   idempotency-key dedup, dropped duplicates leave holes inside their batch's offset range, and
+//   batches take turns to be opened before offsets are assigned (see #appendDeduplicated).
 // - Durability follows the flush policy, and append resolves only once it holds:
 //     always    resolve after an fdatasync that covers the batch. Appends arriving while a sync is
 //               in flight are written after it and share the next one (group commit), so one
@@ -58,7 +60,7 @@ import {
   writePartitionLeaderEpoch,
   type BatchHeader,
 } from '../protocol/record-batch.ts'
-import { batchWithRecords, headerValue, markerBatch, openProducedRecords, openRecords, recordTimes } from '../protocol/records.ts'
+import { batchWithRecords, markerBatch, openProducedRecords, openRecords, recordTimes } from '../protocol/records.ts'
 import { dedupKeyOf, DedupWindow } from './dedup-window.ts'
 import { ProducerStateTable, type ProducerBatch } from './producer-state.ts'
 import { writeFileDurably, type FileIO } from './file-io.ts'
@@ -322,7 +324,7 @@ export class PartitionLog {
    *   leaves a control marker carrying its sequence range (records.ts).
    */
   #appendDeduplicated(batch: Buffer, header: BatchHeader): Promise<AppendResult> {
-    const opened = this.#dedup ? openProducedRecords(batch, header) : Promise.resolve(null)
+    const opened = this.#dedup ? openProducedRecords(batch, header, this.#dedup.header) : Promise.resolve(null)
     opened.catch(() => {}) // observed below, in turn
     const admitted = this.#inTurn(async (): Promise<{ appended: Promise<AppendResult> }> => {
       const records = await opened
@@ -336,11 +338,11 @@ export class PartitionLog {
         if (verdict.kind === 'duplicate') return { appended: this.#answerRetry(verdict.batch) }
       }
       const now = this.#clock.wallMs()
-      const baseOffset = this.#logEndOffset
+      const baseOffset = Number(this.#logEndOffset)
       dedup.window.evict(now, baseOffset)
-      const keys = records.map((r) => dedupKeyOf(headerValue(r, dedup.header)))
+      const keys = records.map((r) => dedupKeyOf(r.headerValue))
       const originals = dedup.window.classify(keys, records.map((r) => r.offsetDelta), baseOffset, now, baseOffset)
-      const duplicateOffsets = originals.filter((o): o is bigint => o !== undefined)
+      const duplicateOffsets = originals.filter((o) => o !== undefined).map(BigInt)
       const kept = records.filter((_, i) => originals[i] === undefined)
       let appended: Promise<AppendResult>
       if (kept.length === records.length) appended = this.#admit(batch, header)
@@ -358,7 +360,7 @@ export class PartitionLog {
         appended = this.#whenDurable(latest).then(() => ({ baseOffset: answer, lastOffset: answer, logAppendTimeMs: -1n, logStartOffset: this.logStartOffset }))
       }
       keys.forEach((key, i) => {
-        if (key !== null && originals[i] === undefined) dedup.window.remember(key, baseOffset + BigInt(records[i]!.offsetDelta), now)
+        if (key !== null && originals[i] === undefined) dedup.window.remember(key, baseOffset + records[i]!.offsetDelta, now)
       })
       if (duplicateOffsets.length > 0) appended = appended.then((result) => ({ ...result, duplicateOffsets }))
       // Wrapped, so that this turn ends once the batch has its offsets, not once it is durable.
@@ -439,7 +441,7 @@ export class PartitionLog {
     dedup.window.clear()
     const now = this.#clock.wallMs()
     const cutoff = BigInt(now - dedup.window.limits.windowMs)
-    const firstOffset = dedup.window.firstOffsetInWindow(this.#logEndOffset)
+    const firstOffset = BigInt(dedup.window.firstOffsetInWindow(Number(this.#logEndOffset)))
     const recent = this.#segments.find((segment) => segment.maxTimestamp >= cutoff)
     if (!recent) return
     const from = recent.baseOffset > firstOffset ? recent.baseOffset : firstOffset
@@ -448,7 +450,7 @@ export class PartitionLog {
       if (isControlBatch(header.attributes) || header.maxTimestamp < cutoff || lastOffsetOf(header) < firstOffset) continue
       let records
       try {
-        records = await openRecords(batch, header)
+        records = await openRecords(batch, header, dedup.header)
       } catch {
         unreadable++
         continue
@@ -456,9 +458,9 @@ export class PartitionLog {
       for (const record of records) {
         const offset = header.baseOffset + BigInt(record.offsetDelta)
         const timestamp = header.baseTimestamp + record.timestampDelta
-        const key = dedupKeyOf(headerValue(record, dedup.header))
+        const key = dedupKeyOf(record.headerValue)
         if (key === null || offset < firstOffset || timestamp < cutoff) continue
-        dedup.window.remember(key, offset, Math.min(Number(timestamp), now))
+        dedup.window.remember(key, Number(offset), Math.min(Number(timestamp), now))
       }
     }
     if (unreadable > 0) this.#logger.warn('dedup window rebuild skipped batches whose records do not open', { batches: unreadable })

@@ -112,6 +112,14 @@ test('topics create makes a topic that list and describe show, with its partitio
   assertOk(await tideway(['topics', 'create', pubsub, '--kind', 'pubsub']), 'topics create --kind pubsub')
   assert.deepEqual((await describe(pubsub)).configs['tideway.topic.kind'], { value: 'pubsub', source: 'topic', readOnly: false, sensitive: false })
   assert.equal(description.configs['tideway.topic.kind']?.value, 'stream', 'the default kind')
+
+  const keyed = `${topic}-keyed`
+  assertOk(await tideway(['topics', 'create', keyed, '--dedup', '--dedup-window', '10m']), 'topics create --dedup')
+  const keyedConfigs = (await describe(keyed)).configs
+  assert.equal(keyedConfigs['tideway.dedup.enable']?.value, 'true')
+  assert.equal(keyedConfigs['tideway.dedup.window.ms']?.value, '600000')
+  assert.equal(keyedConfigs['tideway.dedup.header']?.value, 'idempotency-key', 'the default header')
+  assert.equal(description.configs['tideway.dedup.enable']?.value, 'false', 'off by default')
 })
 
 test('produce sends 100 keyed stdin lines in one batch and reports each partition\'s offsets', { timeout: 60_000 }, async () => {
@@ -295,6 +303,8 @@ test('bad flags and arguments are usage errors with exit code 2 and a pointer to
     [['topics', 'create', 'x', '--partitions', 'many'], /^tideway topics create: --partitions must be a whole number/],
     [['topics', 'create', 'x', '--config', 'novalue'], /--config takes key=value/],
     [['topics', 'create', 'x', '--kind', 'queue'], /--kind must be stream or pubsub/],
+    [['topics', 'create', 'x', '--dedup-window', '5m'], /--dedup-window needs --dedup/],
+    [['topics', 'create', 'x', '--dedup', '--dedup-window', 'soon'], /--dedup-window takes a duration/],
     [['topics', 'rename', 'x'], /^tideway topics: unknown command "rename"/],
     [['topics', 'list', '--bootstrap', 'nohostport'], /--bootstrap takes host:port/],
   ]

@@ -26,10 +26,11 @@ test('two producer processes, librdkafka and KafkaJS, with 50% overlapping keys:
   requirePythonKafka()
   const topic = uniqueName('keys-overlap')
   await createTopic(broker.bootstrap, topic, 3, DEDUP)
-  // librdkafka: idempotent, lz4, batched (mixed batches and all-duplicate markers); KafkaJS:
-  // idempotent, one record per send (each answer is that record's offset).
+  // librdkafka: idempotent, lz4, batched (mixed batches and all-duplicate markers), paced so it
+  // meets KafkaJS inside the shared keys; KafkaJS: idempotent, one record per send (each answer
+  // is that record's offset).
   const [python, js] = await Promise.all([
-    pythonProduce(broker.bootstrap, topic, [0, 10_000], 'py', { 'enable.idempotence': true, 'compression.type': 'lz4' }),
+    pythonProduce(broker.bootstrap, topic, [0, 10_000], 'py', { 'enable.idempotence': true, 'compression.type': 'lz4' }, 1, 2_500),
     kafkajsProduce(broker.bootstrap, topic, [5_000, 15_000], 'js', ['--idempotent']),
   ])
   assert.deepEqual([python.delivered, python.errors], [10_000, []])

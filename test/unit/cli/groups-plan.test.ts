@@ -2,14 +2,16 @@
 // per partition, and the tables.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { parseDuration as parseFlagDuration } from '../../../src/cli/args.ts'
 import { UsageError } from '../../../src/cli/errors.ts'
+
+const parseDuration = (text: string) => parseFlagDuration('--by-duration', text)
 import {
   formatAssignment,
   formatGroupList,
   formatGroupView,
   formatResetTable,
   parseDateTime,
-  parseDuration,
   parseResetTarget,
   partitionLags,
   planReset,

@@ -10,7 +10,7 @@ import { compressSync as snappyCompress } from 'snappy'
 import { isTidewayError } from '../../../src/errors.ts'
 import { crc32c } from '../../../src/protocol/crc32c.ts'
 import { BatchField, CompressionCodec, compressionCodecOf, isControlBatch, readBatchHeader, validateBatch } from '../../../src/protocol/record-batch.ts'
-import { batchWithRecords, headerValue, markerBatch, openProducedRecords, openRecords, recordTimes } from '../../../src/protocol/records.ts'
+import { batchWithRecords, markerBatch, openProducedRecords, openRecords, recordTimes } from '../../../src/protocol/records.ts'
 import { buildBatch, decodeRecords } from '../../helpers/batches.ts'
 
 // Timestamps 5, 1, 9, 3 ms after the base: producers may stamp records out of order.
@@ -78,14 +78,15 @@ const keyed = buildBatch(
 const IDEMPOTENCY_KEY = Buffer.from('idempotency-key')
 
 test('each record is split out whole, with its offset delta, timestamp delta and headers', async () => {
-  const records = await openRecords(keyed.batch, keyed.header)
+  const records = await openRecords(keyed.batch, keyed.header, IDEMPOTENCY_KEY)
   assert.deepEqual(records.map((r) => r.offsetDelta), [0, 1, 2, 3])
   assert.deepEqual(records.map((r) => r.timestampDelta), [3n, 7n, 1n, 4n])
-  assert.deepEqual(records.map((r) => headerValue(r, IDEMPOTENCY_KEY)?.toString()), ['key-a', 'key-b', 'key-c', 'key-d'])
-  assert.equal(headerValue(records[0]!, Buffer.from('missing')), undefined)
+  assert.deepEqual(records.map((r) => r.headerValue?.toString()), ['key-a', 'key-b', 'key-c', 'key-d'])
+  assert.equal((await openRecords(keyed.batch, keyed.header, Buffer.from('missing')))[0]!.headerValue, undefined)
+  assert.equal((await openRecords(keyed.batch, keyed.header))[0]!.headerValue, undefined, 'no header asked for')
   assert.equal(Buffer.concat(records.map((r) => r.bytes)).length, keyed.batch.length - BatchField.records, 'the records cover the section exactly')
   const nullValued = buildBatch([{ value: 'v', headers: {} }])
-  assert.equal(headerValue((await openRecords(nullValued.batch, nullValued.header))[0]!, IDEMPOTENCY_KEY), undefined)
+  assert.equal((await openRecords(nullValued.batch, nullValued.header, IDEMPOTENCY_KEY))[0]!.headerValue, undefined)
 })
 
 test('a rewritten batch keeps its offset range, producer fields and codec, and only the kept records', async () => {
@@ -112,9 +113,9 @@ test('a rewritten batch keeps its offset range, producer fields and codec, and o
       { lastOffsetDelta: 3, recordCount: 2, producerId: 9n, producerEpoch: 2, baseSequence: 40, baseTimestamp: 5_000n, maxTimestamp: 5_007n },
       name,
     )
-    const kept = await openRecords(rewritten, h)
+    const kept = await openRecords(rewritten, h, IDEMPOTENCY_KEY)
     assert.deepEqual(kept.map((r) => r.offsetDelta), [1, 3], name)
-    assert.deepEqual(kept.map((r) => headerValue(r, IDEMPOTENCY_KEY)?.toString()), ['key-b', 'key-d'], name)
+    assert.deepEqual(kept.map((r) => r.headerValue?.toString()), ['key-b', 'key-d'], name)
   }
 })
 
