@@ -7,8 +7,10 @@
 //   tideway: 16 concurrent producers, 1 record per request -> group commit (one fsync serves many)
 //   tideway: 4 producers, 64 records per request -> compare with the 64 KiB ceiling
 //   tideway: the same with idempotent producers   -> the cost of sequence checking
+//   tideway: the same with an idempotency-key header on every record, ordinary topic
 //   tideway: the same on a topic with idempotency-key dedup, every record a new key
-//     -> the cost of opening each batch and remembering its keys
+//     -> the cost of opening each batch and remembering its keys (against the row above, which
+//        pays the same client-side header encoding)
 //   tideway: the same keys sent again             -> answering duplicates (nothing is written)
 //   group consume: a 6-partition topic of --group-records 1 KiB records read by a consumer group
 //     of 1 and of 3 @platformatic/kafka members (in this process), from the first record to the
@@ -233,6 +235,8 @@ async function main() {
     const concurrent = await tidewayProduce(broker.bootstrap, topic, 16, 1, 'tideway: 16 producers, 1 record/request')
     const batched = await tidewayProduce(broker.bootstrap, topic, 4, 64, 'tideway: 4 producers, 64 records/request')
     const idempotent = await tidewayProduce(broker.bootstrap, topic, 4, 64, 'tideway: same, idempotent producers', { idempotent: true })
+    const headered = await tidewayProduce(broker.bootstrap, 'bench-headers', 4, 64, 'tideway: same + key headers, no dedup', { idempotent: true, keys: 'new' })
+    sentKeys.length = 0
     await createDedupTopic(broker.bootstrap, 'bench-keyed')
     const keyed = await tidewayProduce(broker.bootstrap, 'bench-keyed', 4, 64, 'tideway: same + key dedup, new keys', { idempotent: true, keys: 'new' })
     const resent = await tidewayProduce(broker.bootstrap, 'bench-keyed', 4, 64, 'tideway: same + key dedup, keys resent', { idempotent: true, keys: 'again' })
@@ -249,12 +253,13 @@ async function main() {
       group3VsGroup1: round(group3.recordsPerSec / group1.recordsPerSec),
       idempotentVsPlain: round(idempotent.recordsPerSec / batched.recordsPerSec),
       keyDedupVsPlain: round(keyed.recordsPerSec / batched.recordsPerSec),
+      keyDedupVsSameHeaders: round(keyed.recordsPerSec / headered.recordsPerSec),
       keysResentVsPlain: round(resent.recordsPerSec / batched.recordsPerSec),
     }
     const report = {
       recordBytes: 1024,
       secondsPerScenario: SECONDS,
-      results: [diskPerRecord, diskBatched, single, concurrent, batched, idempotent, keyed, resent, group1, group3],
+      results: [diskPerRecord, diskBatched, single, concurrent, batched, idempotent, headered, keyed, resent, group1, group3],
       ratios,
       groupFirstRecordMs: { members1: group1.firstRecordMs, members3: group3.firstRecordMs },
       groupReadTwice: { members1: group1.readTwice, members3: group3.readTwice },
@@ -277,7 +282,7 @@ async function main() {
         `ratio 16 producers / disk fdatasync per record:     ${ratios.concurrentVsDiskPerRecord}  (group commit)`,
         `ratio  batched MB/s / disk fdatasync per 64 KiB:     ${ratios.batchedVsDisk64KiB}`,
         `ratio  idempotent / plain batched produce:          ${ratios.idempotentVsPlain}`,
-        `ratio  key dedup, new keys / plain batched:         ${ratios.keyDedupVsPlain}`,
+        `ratio  key dedup, new keys / plain batched:         ${ratios.keyDedupVsPlain}  (/ same headers, no dedup: ${ratios.keyDedupVsSameHeaders})`,
         `ratio  key dedup, keys resent / plain batched:      ${ratios.keysResentVsPlain}  (answered, nothing written)`,
         `ratio  group consume 3 members / 1 member:           ${ratios.group3VsGroup1}  (first record after ${group1.firstRecordMs} / ${group3.firstRecordMs} ms; read twice ${group1.readTwice} / ${group3.readTwice})`,
         `embedded cold start to first ack: median ${cold.medianMs} ms (${cold.samplesMs.join(', ')})`,

@@ -21,6 +21,7 @@ export interface DedupLimits {
 }
 
 interface Remembered {
+  readonly key: string
   readonly offset: number
   readonly storedMs: number
 }
@@ -42,9 +43,21 @@ export function dedupKeyOf(value: Buffer | null | undefined): string | null {
   return DIGEST_PREFIX + createHash('sha256').update(value).digest('base64')
 }
 
+export interface Admitted {
+  readonly originals: readonly (number | undefined)[]
+  undo(): void
+}
+
 export class DedupWindow {
-  /** Insertion order is offset order: the oldest entries are evicted from the front. */
   readonly #keys = new Map<string, Remembered>()
+  /**
+   * Every entry in the order it was remembered, which is offset order, oldest first from #head:
+   * eviction walks this queue rather than the Map, whose iteration from the front slows down
+   * with every deletion there. An entry the Map no longer points to (its key was stored again,
+   * or undone) is skipped.
+   */
+  #order: Remembered[] = []
+  #head = 0
   #limits: DedupLimits
 
   constructor(limits: DedupLimits) {
@@ -70,39 +83,75 @@ export class DedupWindow {
   }
 
   /**
-   * For each record of a batch about to be stored at `baseOffset` (its keys, null for none, in
-   * offset-delta order `offsetDeltas`): the original's offset when the record is a duplicate,
-   * else undefined. A key repeated inside the batch is a duplicate of its first occurrence.
+   * Admits a batch about to be stored at `baseOffset`, given each record's key (null for none) and
+   * offset delta: for each record, the original's offset when it is a duplicate, else undefined.
+   * Every new key is remembered at once, at its offset, so a key repeated inside the batch is a
+   * duplicate of its first occurrence. `undo()` forgets what this call remembered, for a batch
+   * that is not stored after all.
    */
-  classify(keys: readonly (string | null)[], offsetDeltas: readonly number[], baseOffset: number, nowMs: number, logEndOffset: number): (number | undefined)[] {
-    const inBatch = new Map<string, number>()
-    return keys.map((key, i) => {
-      if (key === null) return undefined
-      const original = inBatch.get(key) ?? this.lookup(key, nowMs, logEndOffset)
-      if (original === undefined) inBatch.set(key, baseOffset + offsetDeltas[i]!)
-      return original
-    })
+  admit(keys: readonly (string | null)[], offsetDeltas: readonly number[], baseOffset: number, nowMs: number, logEndOffset: number): Admitted {
+    const originals = new Array<number | undefined>(keys.length).fill(undefined)
+    const added: string[] = []
+    let replaced: Map<string, Remembered> | undefined
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]
+      if (key === null || key === undefined) continue
+      const entry = this.#keys.get(key)
+      if (entry && this.#inside(entry, nowMs, logEndOffset)) {
+        originals[i] = entry.offset
+        continue
+      }
+      // Outside the window: stored again, remembered anew like any new key.
+      if (entry) (replaced ??= new Map()).set(key, entry)
+      this.#add({ key, offset: baseOffset + offsetDeltas[i]!, storedMs: nowMs })
+      added.push(key)
+    }
+    const undo = () => {
+      for (const key of added) {
+        this.#keys.delete(key)
+        const previous = replaced?.get(key)
+        if (previous) this.#keys.set(key, previous)
+      }
+    }
+    return { originals, undo }
   }
 
-  /** Remembers a stored key. Calls come in offset order; a key stored again moves to the back. */
+  /** Remembers a stored key (rebuilding from the log). Calls come in offset order. */
   remember(key: string, offset: number, storedMs: number): void {
-    this.#keys.delete(key)
-    this.#keys.set(key, { offset, storedMs })
+    this.#add({ key, offset, storedMs })
   }
 
   /** Forgets keys that left the window, oldest first; returns how many. */
   evict(nowMs: number, logEndOffset: number): number {
     let removed = 0
-    for (const [key, entry] of this.#keys) {
+    const order = this.#order
+    let head = this.#head
+    while (head < order.length) {
+      const entry = order[head]!
       if (this.#inside(entry, nowMs, logEndOffset)) break
-      this.#keys.delete(key)
-      removed++
+      if (this.#keys.get(entry.key) === entry) {
+        this.#keys.delete(entry.key)
+        removed++
+      }
+      head++
+    }
+    this.#head = head
+    if (head > 4096 && head * 2 > order.length) {
+      this.#order = order.slice(head)
+      this.#head = 0
     }
     return removed
   }
 
   clear(): void {
     this.#keys.clear()
+    this.#order = []
+    this.#head = 0
+  }
+
+  #add(entry: Remembered): void {
+    this.#keys.set(entry.key, entry)
+    this.#order.push(entry)
   }
 
   /** The oldest offset the window can still hold at this log end. */

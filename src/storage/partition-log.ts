@@ -341,27 +341,28 @@ export class PartitionLog {
       const baseOffset = Number(this.#logEndOffset)
       dedup.window.evict(now, baseOffset)
       const keys = records.map((r) => dedupKeyOf(r.headerValue))
-      const originals = dedup.window.classify(keys, records.map((r) => r.offsetDelta), baseOffset, now, baseOffset)
+      const { originals, undo } = dedup.window.admit(keys, records.map((r) => r.offsetDelta), baseOffset, now, baseOffset)
       const duplicateOffsets = originals.filter((o) => o !== undefined).map(BigInt)
-      const kept = records.filter((_, i) => originals[i] === undefined)
       let appended: Promise<AppendResult>
-      if (kept.length === records.length) appended = this.#admit(batch, header)
-      else if (kept.length > 0) {
-        const rewritten = await batchWithRecords(batch, header, kept)
-        if (this.#closed) throw this.#closedError()
-        if (this.#fenced) throw this.#fencedError()
-        appended = this.#admit(rewritten, readBatchHeader(rewritten))
-      } else if (header.producerId >= 0n) {
-        const marker = markerBatch(header)
-        appended = this.#admit(marker, readBatchHeader(marker), duplicateOffsets[0])
-      } else {
-        const answer = duplicateOffsets[0]!
-        const latest = duplicateOffsets.reduce((a, b) => (a > b ? a : b))
-        appended = this.#whenDurable(latest).then(() => ({ baseOffset: answer, lastOffset: answer, logAppendTimeMs: -1n, logStartOffset: this.logStartOffset }))
+      try {
+        if (duplicateOffsets.length === 0) appended = this.#admit(batch, header)
+        else if (duplicateOffsets.length < records.length) {
+          const rewritten = await batchWithRecords(batch, header, records.filter((_, i) => originals[i] === undefined))
+          if (this.#closed) throw this.#closedError()
+          if (this.#fenced) throw this.#fencedError()
+          appended = this.#admit(rewritten, readBatchHeader(rewritten))
+        } else if (header.producerId >= 0n) {
+          const marker = markerBatch(header)
+          appended = this.#admit(marker, readBatchHeader(marker), duplicateOffsets[0])
+        } else {
+          const answer = duplicateOffsets[0]!
+          const latest = duplicateOffsets.reduce((a, b) => (a > b ? a : b))
+          appended = this.#whenDurable(latest).then(() => ({ baseOffset: answer, lastOffset: answer, logAppendTimeMs: -1n, logStartOffset: this.logStartOffset }))
+        }
+      } catch (err) {
+        undo() // the batch is not stored: its keys were never
+        throw err
       }
-      keys.forEach((key, i) => {
-        if (key !== null && originals[i] === undefined) dedup.window.remember(key, baseOffset + records[i]!.offsetDelta, now)
-      })
       if (duplicateOffsets.length > 0) appended = appended.then((result) => ({ ...result, duplicateOffsets }))
       // Wrapped, so that this turn ends once the batch has its offsets, not once it is durable.
       return { appended }

@@ -22,9 +22,11 @@ const DEDUP: DedupConfig = { header: 'idempotency-key', windowMs: 60_000, window
 
 test('the window: duplicates inside a batch and across batches, by time and by offsets', () => {
   const window = new DedupWindow({ windowMs: 1_000, windowRecords: 10 })
-  const keys = ['a', 'b', 'a', null, 'b']
-  assert.deepEqual(window.classify(keys, [0, 1, 2, 3, 4], 100, 0, 100), [undefined, undefined, 100, undefined, 101], 'repeats in one batch point at their first')
-  window.remember('a', 100, 0)
+  const undone = window.admit(['a', 'b'], [0, 1], 100, 0, 100)
+  undone.undo()
+  assert.equal(window.size, 0, 'undo forgets what the batch remembered')
+  const { originals } = window.admit(['a', 'b', 'a', null, 'b'], [0, 1, 2, 3, 4], 100, 0, 100)
+  assert.deepEqual(originals, [undefined, undefined, 100, undefined, 101], 'repeats in one batch point at their first')
   window.remember('b', 101, 500)
   assert.equal(window.lookup('a', 1_000, 105), 100)
   assert.equal(window.lookup('a', 1_001, 105), undefined, 'older than windowMs')
@@ -32,7 +34,7 @@ test('the window: duplicates inside a batch and across batches, by time and by o
   assert.equal(window.lookup('b', 1_000, 111), 101)
   assert.equal(window.evict(1_001, 105), 1, 'eviction stops at the first key still inside')
   assert.equal(window.size, 1)
-  window.remember('b', 120, 2_000)
+  assert.deepEqual(window.admit(['b'], [0], 120, 2_000, 120).originals, [undefined], 'outside the window: new again')
   assert.equal(window.lookup('b', 2_000, 121), 120, 'a key stored again is remembered at its new offset')
 })
 
