@@ -3,3 +3,4 @@ export { startBroker, type RunningBroker, type StartBrokerOptions } from './brok
 export type { BrokerConfig, FlushPolicy } from './broker/config.ts'
 export { TidewayError, TidewayErrorCodes, type TidewayErrorCode } from './errors.ts'
 export { jsonLogger, silentLogger, type Logger, type LogLevel } from './logger.ts'
+export * from './sdk/index.ts'

@@ -1,0 +1,10 @@
+// The SDK: producers and consumers with their delivery guarantee as one word, the retry policy,
+// failure classes, dead letters and the store contract. Talks to any Kafka-protocol cluster
+// through @platformatic/kafka; imports nothing of the broker.
+export { consumerContract, DeliveryMode, IDEMPOTENCY_KEY_HEADER, producerContract } from './delivery.ts'
+export { createConsumer, TidewayConsumer, type ConsumerOptions, type ConsumerStats, type Handler, type HandlerContext, type IncomingMessage, type Middleware } from './consumer.ts'
+export { createProducer, TidewayProducer, type OutgoingMessage, type ProducerOptions, type SentMessage } from './producer.ts'
+export { AttemptTimeout, classifyFailure, ExpectedFailure, FailureKind, PermanentFailure, TransientFailure, type Classifier } from './failures.ts'
+export { backoffDelay, defaultRetryPolicy, RetriesExhausted, retryPolicy, withRetry, type RetryPolicy, type Scheduler } from './retry.ts'
+export { deadLetterTopicOf, DltHeader, type DeadLetterOptions } from './dead-letter.ts'
+export type { Store, StoreTransaction, StoredOffset, OutboxMessage, OutboxRow } from './store.ts'

@@ -1,0 +1,136 @@
+// The SDK's producer and consumer (src/sdk/) against a broker address: retries, failure classes,
+// dead letters with provenance, and the contract of each delivery mode in the normal case. Only
+// the broker's address is used (no broker internals), so this suite runs against any
+// Kafka-protocol cluster: set TIDEWAY_TEST_BOOTSTRAP to point it at one.
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+import kafkajs from 'kafkajs'
+import { createConsumer, createProducer, ExpectedFailure, PermanentFailure, TransientFailure, type IncomingMessage } from '../../src/index.ts'
+import { createTopic } from '../helpers/admin.ts'
+import { embeddedBroker, uniqueName, type EmbeddedBroker } from '../helpers/embedded.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+let broker: EmbeddedBroker | undefined
+let bootstrap: string
+before(async () => {
+  if (process.env.TIDEWAY_TEST_BOOTSTRAP) bootstrap = process.env.TIDEWAY_TEST_BOOTSTRAP
+  else {
+    broker = await embeddedBroker()
+    bootstrap = broker.bootstrap
+  }
+})
+after(() => broker?.dispose())
+
+const fastRetry = { attempts: 4, initialDelayMs: 5, maxDelayMs: 20 }
+
+async function committedOffset(groupId: string, topic: string): Promise<number> {
+  const admin = new kafkajs.Kafka({ brokers: [bootstrap], logLevel: kafkajs.logLevel.NOTHING }).admin()
+  await admin.connect()
+  try {
+    return Number((await admin.fetchOffsets({ groupId, topics: [topic] }))[0]!.partitions[0]!.offset)
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+async function readAll(topic: string, count: number) {
+  const kafka = new kafkajs.Kafka({ brokers: [bootstrap], logLevel: kafkajs.logLevel.NOTHING })
+  const consumer = kafka.consumer({ groupId: uniqueName('reader'), maxWaitTimeInMs: 100 })
+  const seen: kafkajs.KafkaMessage[] = []
+  await consumer.connect()
+  await consumer.subscribe({ topic, fromBeginning: true })
+  await consumer.run({ eachMessage: async ({ message }) => void seen.push(message) })
+  try {
+    await waitFor(() => seen.length >= count, { timeoutMs: 20_000, what: `${count} records on ${topic}` })
+  } finally {
+    await consumer.disconnect()
+  }
+  return seen
+}
+
+test('at-least-once: each record handled in order, a transient failure retried, a permanent one dead-lettered with provenance, expected ones skipped', { timeout: 60_000 }, async () => {
+  const topic = uniqueName('sdk-alo')
+  await createTopic(bootstrap, topic, 1)
+  const producer = createProducer({ bootstrap, delivery: 'at-least-once' })
+  for (let i = 0; i < 20; i++) await producer.send(topic, { key: 'k', value: `m${i}`, idempotencyKey: `id-${i}` })
+  await producer.close()
+
+  const handled: string[] = []
+  let transientLeft = 2
+  const groupId = uniqueName('sdk-alo-group')
+  const consumer = createConsumer({
+    bootstrap,
+    groupId,
+    topics: [topic],
+    delivery: 'at-least-once',
+    retry: fastRetry,
+    handler: async (message: IncomingMessage) => {
+      const value = message.value!.toString()
+      if (value === 'm5' && transientLeft-- > 0) throw new TransientFailure('database busy')
+      if (value === 'm7') throw new PermanentFailure('malformed payload')
+      if (value === 'm9') throw new ExpectedFailure('account closed')
+      handled.push(value)
+    },
+  })
+  await consumer.start()
+  try {
+    await waitFor(async () => handled.length === 18 && (await committedOffset(groupId, topic)) === 20, { timeoutMs: 20_000, what: 'every record handled and committed' })
+  } finally {
+    await consumer.stop()
+  }
+  assert.deepEqual(handled, Array.from({ length: 20 }, (_, i) => `m${i}`).filter((v) => v !== 'm7' && v !== 'm9'))
+  assert.deepEqual({ retried: consumer.stats.retried, deadLettered: consumer.stats.deadLettered }, { retried: 2, deadLettered: 1 })
+
+  const [dead] = await readAll(`${topic}.dlt`, 1)
+  const header = (name: string) => dead!.headers![name]?.toString()
+  assert.equal(dead!.value!.toString(), 'm7')
+  assert.equal(dead!.key!.toString(), 'k')
+  assert.deepEqual(
+    ['source-topic', 'source-partition', 'source-offset', 'group', 'error-class', 'error', 'attempts', 'idempotency-key'].map((h) => header(`tideway-dlt-${h}`)),
+    [topic, '0', '7', groupId, 'permanent', 'malformed payload', '1', 'id-7'],
+  )
+  assert.ok(Date.parse(header('tideway-dlt-first-failure')!) <= Date.parse(header('tideway-dlt-last-failure')!))
+})
+
+test('at-most-once: the offset is committed before handling, and a failed record is dropped after one attempt', { timeout: 60_000 }, async () => {
+  const topic = uniqueName('sdk-amo')
+  await createTopic(bootstrap, topic, 1)
+  const producer = createProducer({ bootstrap, delivery: 'at-most-once' })
+  for (let i = 0; i < 10; i++) await producer.send(topic, { value: `m${i}` })
+  await producer.close()
+  const groupId = uniqueName('sdk-amo-group')
+  const seen: string[] = []
+  const committedWhenHandled: number[] = []
+  const consumer = createConsumer({
+    bootstrap,
+    groupId,
+    topics: [topic],
+    delivery: 'at-most-once',
+    handler: async (message) => {
+      seen.push(message.value!.toString())
+      if (message.offset === 3n) committedWhenHandled.push(await committedOffset(groupId, topic))
+      if (message.offset === 4n) throw new TransientFailure('not retried in at-most-once')
+    },
+  })
+  await consumer.start()
+  try {
+    await waitFor(() => seen.length === 10, { timeoutMs: 20_000, what: 'ten records' })
+  } finally {
+    await consumer.stop()
+  }
+  assert.deepEqual(seen, Array.from({ length: 10 }, (_, i) => `m${i}`), 'each once, the failed one included')
+  assert.ok(committedWhenHandled[0]! > 3, 'record 3 was committed before its handler ran')
+  assert.deepEqual([consumer.stats.dropped, consumer.stats.retried], [1, 0])
+  assert.equal(await committedOffset(groupId, topic), 10)
+})
+
+test('modes are checked: exactly-once needs a store, and an idempotency key on every message', async () => {
+  assert.throws(() => createConsumer({ bootstrap, groupId: 'g', topics: ['t'], delivery: 'exactly-once', handler: () => {} }), /needs a store/)
+  assert.throws(() => createConsumer({ bootstrap, groupId: 'g', topics: ['t'], delivery: 'twice' as never, handler: () => {} }), /delivery must be/)
+  const producer = createProducer({ bootstrap, delivery: 'exactly-once' })
+  try {
+    await assert.rejects(producer.send('t', { value: 'no key' }), /needs an idempotencyKey/)
+  } finally {
+    await producer.close()
+  }
+})
