@@ -76,6 +76,11 @@ export interface ConsumerOptions {
   readonly from?: 'earliest' | 'latest'
   readonly idempotencyHeader?: string
   readonly clientId?: string
+  /**
+   * Static membership (KIP-345): a member restarted with the same id takes its partitions back at
+   * once, without waiting for its old session to time out.
+   */
+  readonly groupInstanceId?: string
   readonly sessionTimeoutMs?: number
   readonly heartbeatIntervalMs?: number
   /** at-least-once: the longest a handled record waits for its commit (default 100 ms). */
@@ -111,6 +116,8 @@ interface Lane {
 }
 
 const laneKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
+/** at-most-once: records committed ahead of handling, per partition (the most a crash can lose there). */
+const AT_MOST_ONCE_BATCH = 100
 
 export class TidewayConsumer {
   readonly delivery: DeliveryMode
@@ -130,6 +137,8 @@ export class TidewayConsumer {
   #buffered = 0
   #commitTimer: NodeJS.Timeout | null = null
   #committing: Promise<void> = Promise.resolve()
+  #lastFlushAt = 0
+  #lastYieldAt = 0
   #idle: (() => void)[] = []
 
   constructor(options: ConsumerOptions) {
@@ -152,6 +161,7 @@ export class TidewayConsumer {
       bootstrapBrokers,
       autocommit: false,
       ...(options.sessionTimeoutMs ? { sessionTimeout: options.sessionTimeoutMs } : {}),
+      ...(options.groupInstanceId ? { groupInstanceId: options.groupInstanceId } : {}),
       ...(options.heartbeatIntervalMs ? { heartbeatInterval: options.heartbeatIntervalMs } : {}),
     })
     this.#deadLetters =
@@ -249,6 +259,7 @@ export class TidewayConsumer {
           this.#maybeResume()
           await this.#handleWithRetries(lane, message)
         }
+        await this.#yieldNowAndThen()
       }
     } finally {
       lane.working = false
@@ -256,10 +267,24 @@ export class TidewayConsumer {
     }
   }
 
-  /** Commit what the lane holds, then handle each record once. */
+  /**
+   * A handler on a synchronous database (node:sqlite) resolves in microtasks, so a lane with a
+   * backlog would never give timers a turn: no heartbeats, no commits. Every few milliseconds of
+   * work, let the event loop run.
+   */
+  async #yieldNowAndThen(): Promise<void> {
+    const now = performance.now()
+    if (now - this.#lastYieldAt < 5) return
+    this.#lastYieldAt = now
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+
+  /**
+   * Commit up to AT_MOST_ONCE_BATCH of the lane's records, then handle each once: a crash loses at
+   * most that many committed records that were not handled yet.
+   */
   async #atMostOnce(lane: Lane): Promise<void> {
-    const batch = lane.queue
-    lane.queue = []
+    const batch = lane.queue.splice(0, AT_MOST_ONCE_BATCH)
     this.#buffered -= batch.length
     this.#maybeResume()
     const last = batch.at(-1)!
@@ -280,6 +305,7 @@ export class TidewayConsumer {
         this.stats.dropped++
         this.#logger.warn('at-most-once: the one attempt failed; the record is dropped', { topic: message.topic, partition: message.partition, offset: message.offset, err })
       }
+      await this.#yieldNowAndThen()
     }
   }
 
@@ -388,9 +414,11 @@ export class TidewayConsumer {
     const key = laneKey(lane.topic, lane.partition)
     if (!this.#assigned.has(key)) return
     this.#pendingCommits.set(key, { topic: lane.topic, partition: lane.partition, offset, leaderEpoch })
+    if (performance.now() - this.#lastFlushAt >= (this.#options.commitIntervalMs ?? 100)) void this.#flushCommits()
   }
 
   #flushCommits(): Promise<void> {
+    this.#lastFlushAt = performance.now()
     this.#committing = this.#committing.then(async () => {
       if (this.#pendingCommits.size === 0) return
       const offsets = [...this.#pendingCommits.values()]

@@ -8,3 +8,5 @@ export { AttemptTimeout, classifyFailure, ExpectedFailure, FailureKind, Permanen
 export { backoffDelay, defaultRetryPolicy, RetriesExhausted, retryPolicy, withRetry, type RetryPolicy, type Scheduler } from './retry.ts'
 export { deadLetterTopicOf, DltHeader, type DeadLetterOptions } from './dead-letter.ts'
 export type { Store, StoreTransaction, StoredOffset, OutboxMessage, OutboxRow } from './store.ts'
+export { createOutboxRelay, enqueueEvent, OutboxRelay, type OutboxEvent, type OutboxRelayOptions } from './outbox.ts'
+export { handleIdempotently, type IdempotentOutcome, type RequestIdentity, type ResponseCodec } from './idempotent-request.ts'
