@@ -8,6 +8,7 @@
 import type { ClientCommand, CommandIO } from './command.ts'
 import { consumeCommand } from './consume-command.ts'
 import { CommandError, UsageError } from './errors.ts'
+import { dlqCommands } from './dlq-command.ts'
 import { groupsCommands } from './groups-command.ts'
 import { OutputSink } from './output.ts'
 import { produceCommand } from './produce-command.ts'
@@ -35,13 +36,24 @@ Commands:
 Run \`tideway groups <command> --help\` for a command's options.
 `
 
+const dlqUsage = `Usage: tideway dlq <list|show|redrive> [options]
+
+Commands:
+  list                    dead-letter topics (<topic>.dlt) and how many offsets each holds
+  show <dlt-topic>        each dead letter: where it failed, the group, the error class and message
+  redrive <dlt-topic>     send dead letters back where they failed, in order (a dry run without --execute)
+
+Run \`tideway dlq <command> --help\` for a command's options.
+`
+
 /** The commands that take a subcommand: its table, the usage text, and the names for errors. */
 const families: Readonly<Record<string, { commands: Readonly<Record<string, ClientCommand>>; usage: string; names: string }>> = {
   topics: { commands: topicsCommands, usage: topicsUsage, names: 'create, list, describe or delete' },
   groups: { commands: groupsCommands, usage: groupsUsage, names: 'list, describe, delete or reset-offsets' },
+  dlq: { commands: dlqCommands, usage: dlqUsage, names: 'list, show or redrive' },
 }
 
-export async function runClientCommand(command: 'topics' | 'groups' | 'produce' | 'consume', argv: string[]): Promise<number> {
+export async function runClientCommand(command: 'topics' | 'groups' | 'dlq' | 'produce' | 'consume', argv: string[]): Promise<number> {
   const { io, dispose } = processIO()
   try {
     return await runWith(command, argv, io)

@@ -100,8 +100,16 @@ function outputFormat(format: string | undefined, json: boolean): OutputFormat {
   return format
 }
 
+/** Where a reader puts what it fetched: the printer, or `tideway dlq`'s collector. */
+export interface RecordSink {
+  /** False once nothing more is wanted. */
+  readonly wantsMore: boolean
+  /** Takes the records it still wants, in order; returns how many it took. */
+  print(records: readonly ConsumedRecord[]): Promise<number>
+}
+
 /** Writes records and counts them against --max. */
-class Printer {
+class Printer implements RecordSink {
   readonly #io: CommandIO
   readonly #format: OutputFormat
   readonly #max: number | undefined
@@ -130,13 +138,13 @@ class Printer {
   }
 }
 
-interface ConsumeContext {
+export interface ConsumeContext {
   readonly io: CommandIO
   readonly connection: Connection
   readonly layout: TopicLayout
   readonly spec: StartSpec
   readonly follow: boolean
-  readonly printer: Printer
+  readonly printer: RecordSink
 }
 
 interface PartitionState {
@@ -147,7 +155,8 @@ interface PartitionState {
   readonly end: bigint | undefined
 }
 
-async function consumeAssigned(context: ConsumeContext & { readonly partitions: readonly number[] }): Promise<void> {
+/** Reads the given partitions directly (no group), from `spec` to their end (or on, with follow). */
+export async function consumeAssigned(context: ConsumeContext & { readonly partitions: readonly number[] }): Promise<void> {
   const { io, connection, layout, partitions, spec, follow, printer } = context
   const topic = layout.topic
   const failure = { action: `consume topic "${topic}"`, bootstrap: connection.bootstrap, topic }
@@ -202,7 +211,7 @@ async function fetchLoop(loop: {
   topicId: string
   states: PartitionState[]
   io: CommandIO
-  printer: Printer
+  printer: RecordSink
   failure: { action: string; bootstrap: string; topic: string }
   resetPositions: (stale: readonly PartitionState[]) => Promise<void>
 }): Promise<void> {

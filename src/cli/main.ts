@@ -9,6 +9,7 @@ Commands:
   broker                 run the broker (what \`npm start\` runs); --help lists its options
   topics <sub>           create | list | describe | delete topics
   groups <sub>           list | describe | delete consumer groups, reset their offsets
+  dlq <sub>              list | show | redrive dead-letter topics of the SDK's consumers
   produce <topic>        send stdin lines as records
   consume <topic>        print records
 
@@ -21,6 +22,7 @@ async function main(argv: string[]): Promise<number> {
       return runBroker(rest)
     case 'topics':
     case 'groups':
+    case 'dlq':
     case 'produce':
     case 'consume': {
       const { runClientCommand } = await import('./client-commands.ts')

@@ -25,11 +25,14 @@
 
 import { Admin, Consumer, MessagesStreamFallbackModes, MessagesStreamModes, type Message, type MessagesStream } from '@platformatic/kafka'
 import { silentLogger, type Logger } from '../logger.ts'
+import { CopyHeader } from './copies.ts'
 import { DeadLetterPublisher, type DeadLetterOptions } from './dead-letter.ts'
+import { RetryTopicPublisher, type RetryTopicOptions } from './retry-topic.ts'
 import { DeliveryMode, IDEMPOTENCY_KEY_HEADER, assertDeliveryMode, consumerContract } from './delivery.ts'
 import { FailureKind, messageOf, type Classifier } from './failures.ts'
-import { RetriesExhausted, retryPolicy, withRetry, type RetryOptions, type RetryPolicy } from './retry.ts'
+import { realScheduler, RetriesExhausted, retryPolicy, withRetry, type RetryOptions, type RetryPolicy } from './retry.ts'
 import type { Store, StoreTransaction } from './store.ts'
+import { childContext, consumeChannel, formatTraceparent, parseTraceparent, TRACEPARENT_HEADER, TRACESTATE_HEADER, type TraceContext } from './trace.ts'
 
 export interface IncomingMessage {
   readonly topic: string
@@ -39,8 +42,21 @@ export interface IncomingMessage {
   readonly value: Buffer | null
   readonly headers: ReadonlyMap<string, Buffer>
   readonly timestamp: bigint
-  /** The record's idempotency key header, if it has one. */
+  /**
+   * The record's idempotency key, if it has one: for a copy (a delayed retry, a redriven dead
+   * letter) the original record's, so the effect is applied once for a record and its copies.
+   */
   readonly idempotencyKey: string | null
+  /** Where the record first arrived: for a delayed-retry copy, the source topic's record. */
+  readonly origin: { readonly topic: string; readonly partition: number; readonly offset: bigint }
+  /** How many times the record went through the retry topic (0 for a first delivery). */
+  readonly retryCount: number
+  /** The `tideway dlq redrive` run that sent this record back, or null. */
+  readonly redriveId: string | null
+  /** Whether this is the last record of its key in that redrive. */
+  readonly lastOfRedrive: boolean
+  /** The W3C trace context the record carries (its traceparent header), or null. */
+  readonly trace: TraceContext | null
 }
 
 export interface HandlerContext {
@@ -51,6 +67,10 @@ export interface HandlerContext {
   /** exactly-once: the transaction the handler's database writes must use; undefined otherwise. */
   readonly tx: StoreTransaction | undefined
   readonly logger: Logger
+  /** This handling's span: a child of the record's trace context (or a new trace). */
+  readonly trace: TraceContext
+  /** `trace` as a traceparent header value, to pass on with what the handler sends. */
+  readonly traceparent: string
 }
 
 export type Handler = (message: IncomingMessage, context: HandlerContext) => Promise<void> | void
@@ -69,8 +89,10 @@ export interface ConsumerOptions {
   readonly retry?: Partial<RetryPolicy>
   /** Classifies errors that are not ExpectedFailure/TransientFailure/PermanentFailure (default: transient). */
   readonly classify?: Classifier
-  /** Where records go when attempts run out (default: `<topic>.dlt`); false halts the partition instead. */
+  /** Where records go when attempts run out (default: `<topic>.dlt`, policy skip); false halts the partition instead. */
   readonly deadLetter?: DeadLetterOptions | false
+  /** The second retry tier: after in-place retries, release to a delayed retry topic (default off). */
+  readonly retryTopic?: RetryTopicOptions | false
   readonly middleware?: readonly Middleware[]
   /** Where a partition without a committed offset starts (default earliest). */
   readonly from?: 'earliest' | 'latest'
@@ -98,6 +120,8 @@ export interface ConsumerStats {
   /** Attempts that failed and were tried again. */
   retried: number
   deadLettered: number
+  /** Records released to the retry topic. */
+  releasedToRetry: number
   /** exactly-once: records skipped because the store had already applied them. */
   skippedAsApplied: number
   /** at-most-once: records whose one attempt failed, dropped. */
@@ -113,6 +137,8 @@ interface Lane {
   done: bigint
   halted: boolean
   leaderEpoch: number
+  /** Aborts a delayed retry's wait when the partition is revoked. */
+  revoked: AbortController
 }
 
 const laneKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
@@ -121,7 +147,7 @@ const AT_MOST_ONCE_BATCH = 100
 
 export class TidewayConsumer {
   readonly delivery: DeliveryMode
-  readonly stats: ConsumerStats = { handled: 0, retried: 0, deadLettered: 0, skippedAsApplied: 0, dropped: 0 }
+  readonly stats: ConsumerStats = { handled: 0, retried: 0, deadLettered: 0, releasedToRetry: 0, skippedAsApplied: 0, dropped: 0 }
   readonly #options: ConsumerOptions
   readonly #policy: RetryPolicy
   readonly #logger: Logger
@@ -132,6 +158,9 @@ export class TidewayConsumer {
   readonly #pendingCommits = new Map<string, { topic: string; partition: number; offset: bigint; leaderEpoch: number }>()
   readonly #stopping = new AbortController()
   readonly #deadLetters: DeadLetterPublisher | null
+  readonly #retryTopic: RetryTopicPublisher | null
+  /** park-key: the record keys (hex) parked per partition, as last read from the store. */
+  readonly #parked = new Map<string, Set<string>>()
   readonly #bootstrapBrokers: string[]
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | null = null
   #buffered = 0
@@ -148,6 +177,9 @@ export class TidewayConsumer {
       throw new TypeError('exactly-once delivery needs a store: the database the handler writes to (sqliteStore or postgresStore)')
     }
     if (options.topics.length === 0) throw new TypeError('topics must name at least one topic')
+    if (options.deadLetter && options.deadLetter.policy === 'park-key' && !options.store) {
+      throw new TypeError("the dead-letter policy 'park-key' needs a store, to remember parked keys across restarts")
+    }
     this.delivery = options.delivery
     this.#options = options
     this.#policy = contract.retries ? retryPolicy(options.retry) : retryPolicy({ attempts: 1, attemptTimeoutMs: options.retry?.attemptTimeoutMs ?? 0 })
@@ -164,10 +196,9 @@ export class TidewayConsumer {
       ...(options.groupInstanceId ? { groupInstanceId: options.groupInstanceId } : {}),
       ...(options.heartbeatIntervalMs ? { heartbeatInterval: options.heartbeatIntervalMs } : {}),
     })
-    this.#deadLetters =
-      contract.retries && options.deadLetter !== false
-        ? new DeadLetterPublisher({ bootstrap: bootstrapBrokers, groupId: options.groupId, logger: this.#logger, ...(options.deadLetter ?? {}) })
-        : null
+    const copies = { bootstrap: bootstrapBrokers, groupId: options.groupId, idempotencyHeader: this.#header, logger: this.#logger }
+    this.#deadLetters = contract.retries && options.deadLetter !== false ? new DeadLetterPublisher({ ...copies, ...(options.deadLetter ?? {}) }) : null
+    this.#retryTopic = contract.retries && options.retryTopic ? new RetryTopicPublisher({ ...copies, ...options.retryTopic }) : null
     this.#client.on('consumer:group:join', (payload: { assignments?: { topic: string; partitions: number[] }[] }) => this.#onAssignment(payload.assignments ?? []))
   }
 
@@ -176,8 +207,11 @@ export class TidewayConsumer {
     const { store, groupId } = this.#options
     if (store) await store.migrate()
     if (consumerContract[this.delivery].transactional && store) await this.#restoreOffsets(store, groupId)
+    const topics = [...this.#options.topics, ...(this.#retryTopic?.topicsFor(this.#options.topics) ?? [])]
+    if (this.#retryTopic) await this.#ensureTopics(this.#retryTopic.topicsFor(this.#options.topics))
+    if (this.#deadLetters?.policy === 'park-key') await this.#loadParkedKeys()
     this.#stream = await this.#client.consume({
-      topics: [...this.#options.topics],
+      topics,
       mode: MessagesStreamModes.COMMITTED,
       fallbackMode: this.#options.from === 'latest' ? MessagesStreamFallbackModes.LATEST : MessagesStreamFallbackModes.EARLIEST,
       autocommit: false,
@@ -203,6 +237,7 @@ export class TidewayConsumer {
     await this.#stream?.close().catch(() => {})
     await this.#client.close().catch((err: unknown) => this.#logger.warn('closing the consumer failed', { err }))
     await this.#deadLetters?.close()
+    await this.#retryTopic?.close()
   }
 
   /** Resolves when no partition is handling or holding a record. */
@@ -217,7 +252,13 @@ export class TidewayConsumer {
     for (const [key, lane] of this.#lanes) {
       // Revoked, or fetched again from the committed offset: what is queued is stale either way.
       this.#drop(lane)
+      lane.revoked.abort()
+      lane.revoked = new AbortController()
       if (!this.#assigned.has(key)) this.#pendingCommits.delete(key)
+    }
+    if (this.#deadLetters?.policy === 'park-key') {
+      // Another member may have parked keys of the partitions this one now owns.
+      this.#loadParkedKeys().catch((err: unknown) => this.#logger.error('reading parked keys failed', { err }))
     }
     this.#logger.info('partitions assigned', { partitions: [...this.#assigned].map((k) => k.replace('\u0000', '-')) })
   }
@@ -233,7 +274,7 @@ export class TidewayConsumer {
     const key = laneKey(message.topic, message.partition)
     let lane = this.#lanes.get(key)
     if (!lane) {
-      lane = { topic: message.topic, partition: message.partition, queue: [], working: false, done: -1n, halted: false, leaderEpoch: message.leaderEpoch }
+      lane = { topic: message.topic, partition: message.partition, queue: [], working: false, done: -1n, halted: false, leaderEpoch: message.leaderEpoch, revoked: new AbortController() }
       this.#lanes.set(key, lane)
     }
     if (message.offset < lane.done) return // fetched again after a rebalance; this member already handled it
@@ -312,6 +353,26 @@ export class TidewayConsumer {
   async #handleWithRetries(lane: Lane, record: Message<Buffer, Buffer, Buffer, Buffer>): Promise<void> {
     const message = this.#decode(record)
     const store = consumerContract[this.delivery].transactional ? this.#options.store! : null
+    if (message.retryCount > 0 && !(await this.#waitUntilDue(lane, message))) return // stopping or revoked
+    const outcome = (await this.#parkedBehind(lane, message)) ? 'parked' : await this.#attempts(message, store)
+    if (outcome === 'stopped') return // the record stays uncommitted
+    if (outcome === 'handled') await this.#afterHandled(lane, message)
+    else if (outcome !== 'expected') {
+      const released = outcome !== 'parked' && outcome.kind === FailureKind.transient && (await this.#releaseToRetryTopic(message, outcome))
+      if (!released && !(await this.#deadLetter(lane, message, outcome))) {
+        lane.halted = true
+        this.#logger.error('partition halted: a record failed and could not be dead-lettered', { topic: message.topic, partition: message.partition, offset: message.offset })
+        return
+      }
+    }
+    if (outcome !== 'handled' && store) await this.#advanceInStore(store, message, outcome === 'expected')
+    lane.done = message.offset + 1n
+    lane.leaderEpoch = record.leaderEpoch
+    this.#queueCommit(lane, message.offset + 1n, record.leaderEpoch)
+  }
+
+  /** Runs the attempts under the retry policy: handled, an expected failure, or the exhausted failure. */
+  async #attempts(message: IncomingMessage, store: Store | null): Promise<'handled' | 'expected' | 'stopped' | RetriesExhausted> {
     try {
       await withRetry(
         this.#policy,
@@ -332,21 +393,96 @@ export class TidewayConsumer {
           },
         },
       )
+      return 'handled'
     } catch (err) {
-      if (this.#stopping.signal.aborted) return // stopping: the record stays uncommitted
+      if (this.#stopping.signal.aborted) return 'stopped'
       if (!(err instanceof RetriesExhausted)) throw err
       if (err.kind === FailureKind.expected) {
         this.stats.handled++
-        if (store) await this.#advanceInStore(store, message)
-      } else if (!(await this.#deadLetter(message, err, store))) {
-        lane.halted = true
-        this.#logger.error('partition halted: a record failed and there is no dead-letter topic', { topic: message.topic, partition: message.partition, offset: message.offset, err })
-        return
+        return 'expected'
       }
+      return err
     }
-    lane.done = message.offset + 1n
-    lane.leaderEpoch = record.leaderEpoch
-    this.#queueCommit(lane, message.offset + 1n, record.leaderEpoch)
+  }
+
+  /**
+   * park-key: whether the record must wait behind a parked key (it is dead-lettered as `parked`).
+   * A redriven record passes, unless its redrive was stopped by a new failure of that key.
+   */
+  async #parkedBehind(lane: Lane, message: IncomingMessage): Promise<boolean> {
+    const parked = this.#parked.get(laneKey(lane.topic, lane.partition))
+    if (!message.key || !parked?.has(message.key.toString('hex'))) return false
+    const state = await this.#options.store!.transaction((tx) => tx.parkedKey(this.#options.groupId, message.topic, message.partition, message.key!))
+    if (!state) {
+      parked.delete(message.key.toString('hex')) // unparked elsewhere
+      return false
+    }
+    return message.redriveId === null || state.blockedRedrive === message.redriveId
+  }
+
+  /** After a handled record: the last record of a redriven key unparks it. */
+  async #afterHandled(lane: Lane, message: IncomingMessage): Promise<void> {
+    if (!message.lastOfRedrive || !message.key || this.#deadLetters?.policy !== 'park-key') return
+    const { groupId } = this.#options
+    await this.#options.store!.transaction(async (tx) => {
+      const state = await tx.parkedKey(groupId, message.topic, message.partition, message.key!)
+      if (state && state.blockedRedrive !== message.redriveId) await tx.unparkKey(groupId, message.topic, message.partition, message.key!)
+    })
+    this.#parked.get(laneKey(lane.topic, lane.partition))?.delete(message.key.toString('hex'))
+    this.#logger.info('key unparked after its redrive', { topic: message.topic, partition: message.partition, key: message.key.toString() })
+  }
+
+  /** The second retry tier: true when a copy went to the retry topic, to be handled after a delay. */
+  async #releaseToRetryTopic(message: IncomingMessage, failure: RetriesExhausted): Promise<boolean> {
+    const retry = this.#retryTopic
+    if (!retry || message.retryCount >= retry.delaysMs.length) return false
+    try {
+      await retry.publish(message, failure)
+    } catch (err) {
+      this.#logger.error('publishing to the retry topic failed', { topic: message.topic, partition: message.partition, offset: message.offset, err })
+      return false
+    }
+    this.stats.releasedToRetry++
+    return true
+  }
+
+  /** A delayed retry waits for its time; false when the consumer stops or the partition is revoked first. */
+  async #waitUntilDue(lane: Lane, message: IncomingMessage): Promise<boolean> {
+    const wait = Number(message.headers.get(CopyHeader.retryNotBefore)?.toString() ?? 0) - Date.now()
+    if (wait <= 0) return true
+    const signal = AbortSignal.any([this.#stopping.signal, lane.revoked.signal])
+    try {
+      await realScheduler.sleep(wait, signal)
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  /** true when the record is dead-lettered (and, park-key, its key parked). */
+  async #deadLetter(lane: Lane, message: IncomingMessage, failure: RetriesExhausted | 'parked'): Promise<boolean> {
+    if (!this.#deadLetters) return false
+    const now = Date.now()
+    const reason =
+      failure === 'parked'
+        ? { errorClass: 'parked' as const, error: 'an earlier record of this key is dead-lettered (park-key)', attempts: 0, firstFailureAt: now, lastFailureAt: now }
+        : { errorClass: failure.kind === FailureKind.permanent ? ('permanent' as const) : ('transient' as const), error: failure.cause, attempts: failure.attempts, firstFailureAt: failure.firstFailureAt, lastFailureAt: failure.lastFailureAt }
+    try {
+      await this.#deadLetters.publish(message, reason)
+    } catch (err) {
+      this.#logger.error('publishing to the dead-letter topic failed', { topic: message.topic, partition: message.partition, offset: message.offset, err })
+      return false
+    }
+    this.stats.deadLettered++
+    if (this.#deadLetters.policy === 'park-key' && message.key && failure !== 'parked') {
+      const { groupId } = this.#options
+      await this.#options.store!.transaction((tx) => tx.parkKey(groupId, message.topic, message.partition, message.key!, message.offset, now, message.redriveId))
+      const key = laneKey(lane.topic, lane.partition)
+      if (!this.#parked.has(key)) this.#parked.set(key, new Set())
+      this.#parked.get(key)!.add(message.key.toString('hex'))
+      this.#logger.warn('key parked behind a dead letter', { topic: message.topic, partition: message.partition, offset: message.offset, key: message.key.toString() })
+    }
+    return true
   }
 
   /** One attempt of an exactly-once record: skip it if applied, else handle and advance in one transaction. */
@@ -370,19 +506,24 @@ export class TidewayConsumer {
     else this.stats.handled++
   }
 
-  /** Moves the stored offset past a record that will not be handled (expected failure, dead-lettered). */
-  async #advanceInStore(store: Store, message: IncomingMessage): Promise<void> {
+  /**
+   * Moves the stored offset past a record that was not handled here: an expected failure (its key
+   * joins the inbox: it counts as handled) or a record released to the retry topic or
+   * dead-lettered (its key stays out of the inbox, so the copy's effect can still be applied).
+   */
+  async #advanceInStore(store: Store, message: IncomingMessage, countsAsHandled: boolean): Promise<void> {
     const { groupId } = this.#options
     await store.transaction(async (tx) => {
       const next = await tx.lockPartition(groupId, message.topic, message.partition)
       if (next !== null && message.offset < next) return
-      if (message.idempotencyKey !== null) await tx.recordInbox(groupId, message.idempotencyKey, message, Date.now())
+      if (countsAsHandled && message.idempotencyKey !== null) await tx.recordInbox(groupId, message.idempotencyKey, message, Date.now())
       await tx.setPartitionOffset(groupId, message.topic, message.partition, message.offset + 1n)
     })
   }
 
   async #runAttempt(message: IncomingMessage, attempt: number, signal: AbortSignal, tx: StoreTransaction | undefined): Promise<void> {
-    const context: HandlerContext = { attempt, signal, tx, logger: this.#logger }
+    const trace = childContext(message.trace)
+    const context: HandlerContext = { attempt, signal, tx, logger: this.#logger, trace, traceparent: formatTraceparent(trace) }
     const chain = this.#options.middleware ?? []
     const run = (i: number): Promise<void> => {
       if (i === chain.length) return Promise.resolve(this.#options.handler(message, context))
@@ -393,21 +534,7 @@ export class TidewayConsumer {
         return run(i + 1)
       })
     }
-    await run(0)
-  }
-
-  /** true when the record is dead-lettered (and, exactly-once, the store moved past it). */
-  async #deadLetter(message: IncomingMessage, failure: RetriesExhausted, store: Store | null): Promise<boolean> {
-    if (!this.#deadLetters) return false
-    try {
-      await this.#deadLetters.publish(message, failure)
-    } catch (err) {
-      this.#logger.error('publishing to the dead-letter topic failed', { topic: message.topic, partition: message.partition, offset: message.offset, err })
-      return false
-    }
-    this.stats.deadLettered++
-    if (store) await this.#advanceInStore(store, message)
-    return true
+    await consumeChannel.tracePromise(() => run(0), { message, trace })
   }
 
   #queueCommit(lane: Lane, offset: bigint, leaderEpoch: number): void {
@@ -456,7 +583,11 @@ export class TidewayConsumer {
   #decode(record: Message<Buffer, Buffer, Buffer, Buffer>): IncomingMessage {
     const headers = new Map<string, Buffer>()
     for (const [name, value] of record.headers) headers.set(name.toString(), value)
-    const keyHeader = headers.get(this.#header)
+    const text = (name: string) => {
+      const value = headers.get(name)
+      return value && value.length > 0 ? value.toString() : null
+    }
+    const retrySource = text(CopyHeader.retrySourceTopic)
     return {
       topic: record.topic,
       partition: record.partition,
@@ -465,7 +596,46 @@ export class TidewayConsumer {
       value: record.value ?? null,
       headers,
       timestamp: record.timestamp,
-      idempotencyKey: keyHeader && keyHeader.length > 0 ? keyHeader.toString() : null,
+      idempotencyKey: text(CopyHeader.originalIdempotencyKey) ?? text(this.#header),
+      origin: retrySource
+        ? { topic: retrySource, partition: Number(text(CopyHeader.retrySourcePartition)), offset: BigInt(text(CopyHeader.retrySourceOffset) ?? '0') }
+        : { topic: record.topic, partition: record.partition, offset: record.offset },
+      retryCount: Number(text(CopyHeader.retryCount) ?? 0),
+      redriveId: text(CopyHeader.redriveId),
+      lastOfRedrive: text(CopyHeader.redriveLast) === 'true',
+      trace: parseTraceparent(text(TRACEPARENT_HEADER), text(TRACESTATE_HEADER)),
+    }
+  }
+
+  async #loadParkedKeys(): Promise<void> {
+    const parked = await this.#options.store!.readParkedKeys(this.#options.groupId)
+    this.#parked.clear()
+    for (const { topic, partition, recordKey } of parked) {
+      const key = laneKey(topic, partition)
+      if (!this.#parked.has(key)) this.#parked.set(key, new Set())
+      this.#parked.get(key)!.add(recordKey.toString('hex'))
+    }
+  }
+
+  /** Creates missing topics (the retry topics) with as many partitions as their source. */
+  async #ensureTopics(topics: readonly string[]): Promise<void> {
+    const admin = new Admin({ clientId: `tideway-${this.#options.groupId}-admin`, bootstrapBrokers: this.#bootstrapBrokers })
+    try {
+      const existing = new Set(await admin.listTopics())
+      const missing = topics.filter((t) => !existing.has(t))
+      if (missing.length === 0) return
+      const sources = await admin.metadata({ topics: [...this.#options.topics] })
+      for (const [i, topic] of topics.entries()) {
+        if (!missing.includes(topic)) continue
+        const partitions = sources.topics.get(this.#options.topics[i]!)?.partitionsCount ?? 1
+        await admin.createTopics({ topics: [topic], partitions }).catch((err: unknown) => {
+          // Another member created it first.
+          const findBy = (err as { findBy?: (property: string, value: unknown) => unknown }).findBy
+          if (!findBy?.call(err, 'apiId', 'TOPIC_ALREADY_EXISTS')) throw err
+        })
+      }
+    } finally {
+      await admin.close().catch(() => {})
     }
   }
 }

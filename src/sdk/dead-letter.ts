@@ -1,43 +1,30 @@
 // Dead-letter topics: where a record goes when its handler will not succeed (a permanent failure,
 // or a transient one after every attempt), with its provenance in headers so that a person or
 // `tideway dlq` can see why and send it back (research frameworks.md finding 3: Watermill's
-// PoisonQueue and pg-boss's deadLetter stamp where a message came from and why it failed).
+// PoisonQueue and pg-boss's deadLetter stamp where a message came from and why it failed). The
+// headers are listed in copies.ts: source topic, partition and offset, the group, the error
+// class and message, the attempts, the first and last failure times.
 //
-// The record is copied as it was (key, value, headers) with these headers added:
-//   tideway-dlt-source-topic, tideway-dlt-source-partition, tideway-dlt-source-offset
-//   tideway-dlt-group           the consumer group that gave up
-//   tideway-dlt-error-class     transient | permanent
-//   tideway-dlt-error           the last error's message
-//   tideway-dlt-attempts        how many attempts were made
-//   tideway-dlt-first-failure, tideway-dlt-last-failure   ISO 8601 times
-//   tideway-dlt-idempotency-key the record's own idempotency key, if it had one (redrive restores it)
-// and an idempotency key `dlt:<group>:<topic>:<partition>:<offset>`, so that a record
-// dead-lettered again after a crash is stored once on a Tideway topic with dedup.
+// Policies for records with a key (research frameworks.md finding 4; Axon's sequenced dead-letter
+// queue): `skip` dead-letters the record and goes on with the next; `park-key` also parks its key
+// in the store, so every later record of that key in the partition is dead-lettered behind it
+// (error class `parked`, not attempted) and per-key order holds, while other keys flow. A
+// redrive (`tideway dlq redrive`) sends the records back in order; they pass the parking, and
+// after the last one of a key is handled the key is unparked. If a redriven record fails again,
+// the key stays parked and the rest of that redrive is parked behind it.
 
 import { silentLogger, type Logger } from '../logger.ts'
+import { CopyHeader, copyHeaders } from './copies.ts'
 import { messageOf } from './failures.ts'
 import { TidewayProducer } from './producer.ts'
-import type { RetriesExhausted } from './retry.ts'
 import type { IncomingMessage } from './consumer.ts'
 
 export interface DeadLetterOptions {
   /** The dead-letter topic for a source topic (default `<topic>.dlt`). */
   readonly topic?: string | ((sourceTopic: string) => string)
+  /** For records with a key: `skip` (default) or `park-key` (needs a store). */
+  readonly policy?: 'skip' | 'park-key'
 }
-
-export const DLT_HEADER_PREFIX = 'tideway-dlt-'
-export const DltHeader = {
-  sourceTopic: 'tideway-dlt-source-topic',
-  sourcePartition: 'tideway-dlt-source-partition',
-  sourceOffset: 'tideway-dlt-source-offset',
-  group: 'tideway-dlt-group',
-  errorClass: 'tideway-dlt-error-class',
-  error: 'tideway-dlt-error',
-  attempts: 'tideway-dlt-attempts',
-  firstFailure: 'tideway-dlt-first-failure',
-  lastFailure: 'tideway-dlt-last-failure',
-  idempotencyKey: 'tideway-dlt-idempotency-key',
-} as const
 
 /** Bounds a stored error message, so a huge stack cannot make the record too large. */
 const MAX_ERROR_CHARS = 2_000
@@ -48,38 +35,50 @@ export function deadLetterTopicOf(options: DeadLetterOptions, sourceTopic: strin
   return topic ?? `${sourceTopic}.dlt`
 }
 
+export interface DeadLetterReason {
+  readonly errorClass: 'transient' | 'permanent' | 'parked'
+  readonly error: unknown
+  readonly attempts: number
+  readonly firstFailureAt: number
+  readonly lastFailureAt: number
+}
+
 export class DeadLetterPublisher {
   readonly #producer: TidewayProducer
   readonly #options: DeadLetterOptions
   readonly #groupId: string
+  readonly #idempotencyHeader: string
 
-  constructor(options: DeadLetterOptions & { bootstrap: readonly string[]; groupId: string; logger?: Logger }) {
+  constructor(options: DeadLetterOptions & { bootstrap: readonly string[]; groupId: string; idempotencyHeader: string; logger?: Logger }) {
     this.#options = options
     this.#groupId = options.groupId
+    this.#idempotencyHeader = options.idempotencyHeader
     this.#producer = new TidewayProducer({
       bootstrap: options.bootstrap,
       delivery: 'at-least-once',
       clientId: `tideway-${options.groupId}-dlt`,
+      idempotencyHeader: options.idempotencyHeader,
       // A dead-letter topic is created on first use, with the cluster's defaults.
       autocreateTopics: true,
       logger: options.logger ?? silentLogger,
     })
   }
 
-  async publish(message: IncomingMessage, failure: RetriesExhausted): Promise<void> {
-    const headers: Record<string, string | Buffer> = {}
-    for (const [name, value] of message.headers) if (!name.startsWith(DLT_HEADER_PREFIX)) headers[name] = value
-    Object.assign(headers, {
-      [DltHeader.sourceTopic]: message.topic,
-      [DltHeader.sourcePartition]: String(message.partition),
-      [DltHeader.sourceOffset]: String(message.offset),
-      [DltHeader.group]: this.#groupId,
-      [DltHeader.errorClass]: failure.kind,
-      [DltHeader.error]: messageOf(failure.cause).slice(0, MAX_ERROR_CHARS),
-      [DltHeader.attempts]: String(failure.attempts),
-      [DltHeader.firstFailure]: new Date(failure.firstFailureAt).toISOString(),
-      [DltHeader.lastFailure]: new Date(failure.lastFailureAt).toISOString(),
-      ...(message.idempotencyKey !== null ? { [DltHeader.idempotencyKey]: message.idempotencyKey } : {}),
+  get policy(): 'skip' | 'park-key' {
+    return this.#options.policy ?? 'skip'
+  }
+
+  async publish(message: IncomingMessage, reason: DeadLetterReason): Promise<void> {
+    const headers = copyHeaders(message.headers, this.#idempotencyHeader, message.idempotencyKey, {
+      [CopyHeader.dltSourceTopic]: message.topic,
+      [CopyHeader.dltSourcePartition]: String(message.partition),
+      [CopyHeader.dltSourceOffset]: String(message.offset),
+      [CopyHeader.dltGroup]: this.#groupId,
+      [CopyHeader.dltErrorClass]: reason.errorClass,
+      [CopyHeader.dltError]: messageOf(reason.error).slice(0, MAX_ERROR_CHARS),
+      [CopyHeader.dltAttempts]: String(reason.attempts),
+      [CopyHeader.dltFirstFailure]: new Date(reason.firstFailureAt).toISOString(),
+      [CopyHeader.dltLastFailure]: new Date(reason.lastFailureAt).toISOString(),
     })
     await this.#producer.send(deadLetterTopicOf(this.#options, message.topic), {
       key: message.key,

@@ -20,6 +20,7 @@ import { silentLogger, type Logger } from '../logger.ts'
 import { DeliveryMode, IDEMPOTENCY_KEY_HEADER, assertDeliveryMode, producerContract } from './delivery.ts'
 import { PermanentFailure, TransientFailure } from './failures.ts'
 import { retryPolicy, withRetry, type RetryOptions, type RetryPolicy } from './retry.ts'
+import { TRACEPARENT_HEADER, TRACESTATE_HEADER } from './trace.ts'
 
 export interface ProducerOptions {
   /** `host:port` of one or more brokers of the cluster. */
@@ -48,6 +49,9 @@ export interface OutgoingMessage {
   readonly partition?: number
   /** Required in exactly-once mode: what makes a repeat of this message recognisable. */
   readonly idempotencyKey?: string
+  /** W3C trace context to carry (a handler passes on `ctx.traceparent`); see trace.ts. */
+  readonly traceparent?: string
+  readonly tracestate?: string
 }
 
 export interface SentMessage {
@@ -131,6 +135,8 @@ export class TidewayProducer {
   #record(topic: string, message: OutgoingMessage, index: number) {
     const headers = new Map<Buffer, Buffer>()
     for (const [name, value] of Object.entries(message.headers ?? {})) headers.set(Buffer.from(name), toBuffer(value)!)
+    if (message.traceparent) headers.set(Buffer.from(TRACEPARENT_HEADER), Buffer.from(message.traceparent))
+    if (message.tracestate) headers.set(Buffer.from(TRACESTATE_HEADER), Buffer.from(message.tracestate))
     if (message.idempotencyKey !== undefined) {
       if (typeof message.idempotencyKey !== 'string' || message.idempotencyKey.length === 0) {
         throw new TypeError(`message ${index}: idempotencyKey must be a non-empty string`)

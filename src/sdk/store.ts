@@ -13,6 +13,9 @@
 //                              written in a business transaction, published by the relay
 //   tideway_requests           (scope, request_key) -> status, response, created_at: request/response
 //                              idempotency (the seed's billing service: sequence_key + is_retry)
+//   tideway_parked_keys        (group_id, topic, partition, record_key) -> parked_offset, parked_at:
+//                              record keys a group's consumer parked after a dead letter, so their
+//                              later records wait behind it (dead-letter policy park-key)
 //
 // Offsets are bigint; times are epoch milliseconds; payloads are bytes (Buffer).
 
@@ -30,6 +33,8 @@ export interface Store {
   transaction<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T>
   /** Exactly-once consumer progress of a group, to restore offsets on start. */
   readOffsets(groupId: string): Promise<StoredOffset[]>
+  /** The record keys a group has parked, oldest first. */
+  readParkedKeys(groupId: string): Promise<ParkedKey[]>
   readonly outbox: OutboxReader
   /** Deletes rows older than the given ages (inbox rows, published outbox rows, completed requests). */
   cleanup(olderThan: CleanupAges, nowMs: number): Promise<CleanupCounts>
@@ -60,6 +65,26 @@ export interface StoreTransaction {
    */
   claimRequest(scope: string, requestKey: string, nowMs: number): Promise<{ state: 'new' } | { state: 'done'; response: Buffer }>
   completeRequest(scope: string, requestKey: string, response: Buffer): Promise<void>
+  /**
+   * Parks a record key of a partition for the group, or, when it is parked already, records
+   * which redrive was stopped by a new failure (`blockedRedrive`; see dead-letter.ts).
+   */
+  parkKey(groupId: string, topic: string, partition: number, recordKey: Buffer, offset: bigint, nowMs: number, blockedRedrive: string | null): Promise<void>
+  /** The key's parking, or null when it is not parked. */
+  parkedKey(groupId: string, topic: string, partition: number, recordKey: Buffer): Promise<{ readonly blockedRedrive: string | null } | null>
+  /** Ends a key's parking; false when it was not parked. */
+  unparkKey(groupId: string, topic: string, partition: number, recordKey: Buffer): Promise<boolean>
+}
+
+export interface ParkedKey {
+  readonly topic: string
+  readonly partition: number
+  readonly recordKey: Buffer
+  /** The offset of the record whose dead letter parked the key. */
+  readonly parkedOffset: bigint
+  readonly parkedAtMs: number
+  /** The redrive a failure stopped, whose later records must stay parked too. */
+  readonly blockedRedrive: string | null
 }
 
 export interface StoredOffset {

@@ -8,7 +8,7 @@
 // double. Nothing here knows about connections, transactions or locks: those differ per dialect.
 
 import { TidewayError } from '../errors.ts'
-import type { CleanupAges, CleanupCounts, OutboxMessage, OutboxRow, StoredOffset, StoreTransaction } from '../sdk/store.ts'
+import type { CleanupAges, CleanupCounts, OutboxMessage, OutboxRow, ParkedKey, StoredOffset, StoreTransaction } from '../sdk/store.ts'
 
 export type Row = Record<string, unknown>
 
@@ -73,6 +73,16 @@ export function schemaStatements(types: ColumnTypes): string[] {
       PRIMARY KEY (scope, request_key)
     )`,
     `CREATE INDEX IF NOT EXISTS tideway_requests_done_created_at ON tideway_requests (created_at) WHERE status = 'done'`,
+    `CREATE TABLE IF NOT EXISTS tideway_parked_keys (
+      group_id TEXT NOT NULL,
+      topic TEXT NOT NULL,
+      partition INTEGER NOT NULL,
+      record_key ${types.bytes} NOT NULL,
+      parked_offset BIGINT NOT NULL,
+      parked_at BIGINT NOT NULL,
+      blocked_redrive TEXT,
+      PRIMARY KEY (group_id, topic, partition, record_key)
+    )`,
   ]
 }
 
@@ -195,6 +205,33 @@ export class SqlTransaction implements StoreTransaction {
     throw new Error(`request ${JSON.stringify(requestKey)} in scope ${JSON.stringify(scope)} is claimed but has no stored response`)
   }
 
+  async parkKey(groupId: string, topic: string, partition: number, recordKey: Buffer, offset: bigint, nowMs: number, blockedRedrive: string | null): Promise<void> {
+    // Parked already: the first parking's offset and time stay; a newer blocked redrive wins.
+    await this.#open().changes(
+      `INSERT INTO tideway_parked_keys (group_id, topic, partition, record_key, parked_offset, parked_at, blocked_redrive) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (group_id, topic, partition, record_key) DO UPDATE SET blocked_redrive = COALESCE(excluded.blocked_redrive, tideway_parked_keys.blocked_redrive)`,
+      [groupId, topic, partition, recordKey, offset, nowMs, blockedRedrive],
+    )
+  }
+
+  async parkedKey(groupId: string, topic: string, partition: number, recordKey: Buffer): Promise<{ blockedRedrive: string | null } | null> {
+    const rows = await this.#open().rows(
+      `SELECT blocked_redrive FROM tideway_parked_keys WHERE group_id = ? AND topic = ? AND partition = ? AND record_key = ?`,
+      [groupId, topic, partition, recordKey],
+    )
+    const row = rows[0]
+    if (!row) return null
+    return { blockedRedrive: row.blocked_redrive === null || row.blocked_redrive === undefined ? null : String(row.blocked_redrive) }
+  }
+
+  async unparkKey(groupId: string, topic: string, partition: number, recordKey: Buffer): Promise<boolean> {
+    const changed = await this.#open().changes(
+      `DELETE FROM tideway_parked_keys WHERE group_id = ? AND topic = ? AND partition = ? AND record_key = ?`,
+      [groupId, topic, partition, recordKey],
+    )
+    return changed > 0
+  }
+
   async completeRequest(scope: string, requestKey: string, response: Buffer): Promise<void> {
     const changed = await this.#open().changes(
       `UPDATE tideway_requests SET status = 'done', response = ? WHERE scope = ? AND request_key = ? AND status = 'pending'`,
@@ -204,6 +241,21 @@ export class SqlTransaction implements StoreTransaction {
       throw new Error(`request ${JSON.stringify(requestKey)} in scope ${JSON.stringify(scope)} has no pending claim to complete`)
     }
   }
+}
+
+export async function readParkedKeys(statements: StoreStatements, groupId: string): Promise<ParkedKey[]> {
+  const rows = await statements.rows(
+    `SELECT topic, partition, record_key, parked_offset, parked_at, blocked_redrive FROM tideway_parked_keys WHERE group_id = ? ORDER BY parked_at, topic, partition`,
+    [groupId],
+  )
+  return rows.map((row) => ({
+    topic: String(row.topic),
+    partition: Number(row.partition),
+    recordKey: toBuffer(row.record_key) ?? Buffer.alloc(0),
+    parkedOffset: exactBigInt(row.parked_offset, 'parked_offset'),
+    parkedAtMs: Number(row.parked_at),
+    blockedRedrive: row.blocked_redrive === null || row.blocked_redrive === undefined ? null : String(row.blocked_redrive),
+  }))
 }
 
 export async function readOffsets(statements: StoreStatements, groupId: string): Promise<StoredOffset[]> {

@@ -23,13 +23,14 @@
 import { createHash } from 'node:crypto'
 import pg from 'pg'
 import { TidewayError } from '../errors.ts'
-import type { CleanupAges, CleanupCounts, OutboxReader, OutboxRow, Store, StoredOffset, StoreTransaction } from '../sdk/store.ts'
+import type { CleanupAges, CleanupCounts, OutboxReader, OutboxRow, Store, ParkedKey, StoredOffset, StoreTransaction } from '../sdk/store.ts'
 import {
   cleanup,
   markPublished,
   numberPlaceholders,
   pendingOutbox,
   readOffsets,
+  readParkedKeys,
   schemaStatements,
   SqlTransaction,
   type Row,
@@ -183,6 +184,11 @@ class PostgresStore implements Store {
   async readOffsets(groupId: string): Promise<StoredOffset[]> {
     this.checkOpen()
     return readOffsets(sdkStatements(this.#pool), groupId)
+  }
+
+  async readParkedKeys(groupId: string): Promise<ParkedKey[]> {
+    this.checkOpen()
+    return readParkedKeys(sdkStatements(this.#pool), groupId)
   }
 
   cleanup(olderThan: CleanupAges, nowMs: number): Promise<CleanupCounts> {

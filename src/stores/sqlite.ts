@@ -22,12 +22,13 @@
 import { resolve } from 'node:path'
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite'
 import { TidewayError } from '../errors.ts'
-import type { CleanupAges, CleanupCounts, OutboxRow, Store, StoredOffset, StoreTransaction } from '../sdk/store.ts'
+import type { CleanupAges, CleanupCounts, OutboxRow, Store, ParkedKey, StoredOffset, StoreTransaction } from '../sdk/store.ts'
 import {
   cleanup,
   markPublished,
   pendingOutbox,
   readOffsets,
+  readParkedKeys,
   schemaStatements,
   SqlTransaction,
   toBuffer,
@@ -143,6 +144,10 @@ class SqliteStore implements Store {
 
   readOffsets(groupId: string): Promise<StoredOffset[]> {
     return this.serial(() => readOffsets(this.#statements, groupId))
+  }
+
+  readParkedKeys(groupId: string): Promise<ParkedKey[]> {
+    return this.serial(() => readParkedKeys(this.#statements, groupId))
   }
 
   cleanup(olderThan: CleanupAges, nowMs: number): Promise<CleanupCounts> {

@@ -35,7 +35,7 @@ after(async () => {
 
 /** The healthy connection still gets answers, and every record produced before is readable. */
 async function assertUndisturbed() {
-  const metadata = await healthy.request(Metadata, 9, { topics: [{ name: topic }], allowAutoTopicCreation: false })
+  const metadata = await healthy.request(Metadata, 8, { topics: [{ name: topic }], allowAutoTopicCreation: false })
   assert.equal(metadata.topics[0]!.errorCode, ErrorCode.NONE)
   const fetched = await healthy.request(Fetch, 11, {
     maxWaitMs: 0,

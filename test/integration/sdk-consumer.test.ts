@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import kafkajs from 'kafkajs'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { createConsumer, createProducer, ExpectedFailure, PermanentFailure, TransientFailure, type IncomingMessage } from '../../src/index.ts'
 import { createTopic } from '../helpers/admin.ts'
 import { embeddedBroker, uniqueName, type EmbeddedBroker } from '../helpers/embedded.ts'
@@ -86,9 +87,11 @@ test('at-least-once: each record handled in order, a transient failure retried, 
   assert.equal(dead!.value!.toString(), 'm7')
   assert.equal(dead!.key!.toString(), 'k')
   assert.deepEqual(
-    ['source-topic', 'source-partition', 'source-offset', 'group', 'error-class', 'error', 'attempts', 'idempotency-key'].map((h) => header(`tideway-dlt-${h}`)),
-    [topic, '0', '7', groupId, 'permanent', 'malformed payload', '1', 'id-7'],
+    ['source-topic', 'source-partition', 'source-offset', 'group', 'error-class', 'error', 'attempts'].map((h) => header(`tideway-dlt-${h}`)),
+    [topic, '0', '7', groupId, 'permanent', 'malformed payload', '1'],
   )
+  assert.equal(header('tideway-original-idempotency-key'), 'id-7', 'the record\'s own key travels with it')
+  assert.equal(header('idempotency-key'), `dlt:${groupId}:${topic}:0:7`, 'the copy has a key of its own')
   assert.ok(Date.parse(header('tideway-dlt-first-failure')!) <= Date.parse(header('tideway-dlt-last-failure')!))
 })
 
@@ -133,4 +136,62 @@ test('modes are checked: exactly-once needs a store, and an idempotency key on e
   } finally {
     await producer.close()
   }
+})
+
+test('middleware wraps the handler in order inside each attempt, and the trace context flows on to the next message', { timeout: 60_000 }, async () => {
+  const [first, second] = [uniqueName('sdk-trace-a'), uniqueName('sdk-trace-b')]
+  await createTopic(bootstrap, first, 1)
+  await createTopic(bootstrap, second, 1)
+  const producer = createProducer({ bootstrap, delivery: 'at-least-once' })
+  const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+  await producer.send(first, { value: 'hello', traceparent })
+
+  const calls: string[] = []
+  const seen: { topic: string; traceId: string | undefined; parentSpan: string | undefined }[] = []
+  const started: string[] = []
+  const onStart = (event: unknown) => started.push((event as { trace: { traceId: string } }).trace.traceId)
+  subscribe('tracing:tideway:consume:start', onStart)
+  let failOnce = true
+  const consumer = createConsumer({
+    bootstrap,
+    groupId: uniqueName('sdk-trace-group'),
+    topics: [first, second],
+    delivery: 'at-least-once',
+    retry: fastRetry,
+    middleware: [
+      async (_message, ctx, next) => {
+        calls.push(`outer-in-${ctx.attempt}`)
+        await next()
+        calls.push(`outer-out-${ctx.attempt}`)
+      },
+      async (_message, ctx, next) => {
+        calls.push(`inner-${ctx.attempt}`)
+        await next()
+      },
+    ],
+    handler: async (message, ctx) => {
+      seen.push({ topic: message.topic, traceId: message.trace?.traceId, parentSpan: message.trace?.spanId })
+      if (message.topic === first) {
+        if (failOnce) {
+          failOnce = false
+          throw new TransientFailure('once')
+        }
+        assert.equal(ctx.trace.traceId, message.trace!.traceId, 'the handling is a span of the record\'s trace')
+        await producer.send(second, { value: 'next', traceparent: ctx.traceparent })
+      }
+    },
+  })
+  await consumer.start()
+  try {
+    await waitFor(() => seen.some((s) => s.topic === second), { timeoutMs: 20_000, what: 'the forwarded message' })
+  } finally {
+    await consumer.stop()
+    await producer.close()
+    unsubscribe('tracing:tideway:consume:start', onStart)
+  }
+  assert.deepEqual(calls.slice(0, 5), ['outer-in-1', 'inner-1', 'outer-in-2', 'inner-2', 'outer-out-2'], 'outermost first; a failed attempt unwinds without outer-out')
+  const forwarded = seen.find((s) => s.topic === second)!
+  assert.equal(forwarded.traceId, '4bf92f3577b34da6a3ce929d0e0e4736', 'one trace across both messages')
+  assert.notEqual(forwarded.parentSpan, '00f067aa0ba902b7', 'whose parent is the first handling\'s span')
+  assert.ok(started.filter((id) => id === '4bf92f3577b34da6a3ce929d0e0e4736').length >= 3, 'the tracing channel saw each attempt')
 })

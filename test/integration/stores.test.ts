@@ -16,6 +16,7 @@ import pg from 'pg'
 import type { OutboxMessage, Store, StoreDialect, StoreTransaction } from '../../src/sdk/store.ts'
 import { postgresStore } from '../../src/stores/postgres.ts'
 import { sqliteStore } from '../../src/stores/sqlite.ts'
+import { scheduleCleanup } from '../../src/sdk/cleanup.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const PG_URL = process.env.TIDEWAY_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
@@ -479,6 +480,31 @@ for (const backend of [sqlite, postgres]) {
       await assert.rejects(store.transaction((tx) => tx.claimRequest('billing', 'unfinished', 6_000)), /no stored response/, 'a pending claim is kept')
     })
 
+    test('a parked key stays parked until unparked, per group, partition and key bytes, and remembers a blocked redrive', TIMEOUT, async () => {
+      const store = await migratedStore(backend)
+      const key = Buffer.from([0x00, 0x6b, 0xff])
+      await store.transaction(async (tx) => {
+        assert.equal(await tx.parkedKey('billing', 'orders', 1, key), null)
+        await tx.parkKey('billing', 'orders', 1, key, BEYOND_DOUBLES, NOW, null)
+        assert.deepEqual(await tx.parkedKey('billing', 'orders', 1, key), { blockedRedrive: null })
+        await tx.parkKey('billing', 'orders', 1, key, 5n, NOW + 1, 'redrive-1') // parked already: offset and time stay
+        assert.deepEqual(await tx.parkedKey('billing', 'orders', 1, key), { blockedRedrive: 'redrive-1' })
+        await tx.parkKey('billing', 'orders', 1, key, 6n, NOW + 2, null)
+        assert.deepEqual(await tx.parkedKey('billing', 'orders', 1, key), { blockedRedrive: 'redrive-1' }, 'a plain park keeps the blocked redrive')
+        assert.equal(await tx.parkedKey('billing', 'orders', 0, key), null, 'another partition')
+        assert.equal(await tx.parkedKey('shipping', 'orders', 1, key), null, 'another group')
+        assert.equal(await tx.parkedKey('billing', 'orders', 1, Buffer.from([0x00, 0x6b])), null, 'another key')
+      })
+      assert.deepEqual(await store.readParkedKeys('billing'), [
+        { topic: 'orders', partition: 1, recordKey: key, parkedOffset: BEYOND_DOUBLES, parkedAtMs: NOW, blockedRedrive: 'redrive-1' },
+      ])
+      await store.transaction(async (tx) => {
+        assert.equal(await tx.unparkKey('billing', 'orders', 1, key), true)
+        assert.equal(await tx.unparkKey('billing', 'orders', 1, key), false)
+      })
+      assert.deepEqual(await store.readParkedKeys('billing'), [])
+    })
+
     test("readOffsets lists one group's stored offsets and leaves out partitions locked without one", TIMEOUT, async () => {
       const store = await migratedStore(backend)
       await store.transaction(async (tx) => {
@@ -620,5 +646,25 @@ describe('postgres store on a shared server', { skip: pgProblem ?? false }, () =
     assert.equal(await elsewhere.outbox.withRelayLock(async () => 'independent'), 'independent')
     mayLeave.open()
     await holder
+  })
+})
+
+describe('cleanup schedule', () => {
+  test('scheduleCleanup runs at once and then every interval, deleting what is past its retention', TIMEOUT, async () => {
+    const store = await migratedStore(sqlite)
+    const now = Date.now()
+    await store.transaction(async (tx) => {
+      await tx.recordInbox('g', 'old', { topic: 't', partition: 0, offset: 1n }, now - 10_000)
+      await tx.recordInbox('g', 'new', { topic: 't', partition: 0, offset: 2n }, now)
+    })
+    const runs: { inbox: number }[] = []
+    const stop = scheduleCleanup(store, { inboxMs: 5_000, intervalMs: 20, onCleaned: (counts) => void runs.push(counts) })
+    try {
+      await waitFor(() => runs.length >= 3, { what: 'three cleanup runs' })
+    } finally {
+      await stop()
+    }
+    assert.deepEqual(runs.slice(0, 2).map((r) => r.inbox), [1, 0], 'the old key goes at the first run, the recent one stays')
+    await store.transaction(async (tx) => assert.equal(await tx.recordInbox('g', 'new', { topic: 't', partition: 0, offset: 2n }, now), false))
   })
 })

@@ -1,5 +1,9 @@
-// Metadata (key 3). Served 1-9 (v9 flexible). Capped below v10 so topic IDs never become the
-// way clients address topics (KIP-516); librdkafka 2.0 needs a minimum of at most 4.
+// Metadata (key 3). Served 1-8. Capped below v10 so topic IDs never become the way clients
+// address topics (KIP-516); librdkafka 2.0 needs a minimum of at most 4. Capped below v9 too:
+// @platformatic/kafka 2.x treats a Metadata answer of v9 or more as carrying topic ids (which
+// arrive in v10) and, with none there, keys every topic by the same zero id, so a consumer of
+// two topics fetches one of them twice and the other never; at v8 and below it keys topics by
+// name. v9 (the first flexible version) adds nothing else.
 import { api, array, bool, int16, int32, string, struct } from '../schema.ts'
 
 const MetadataRequestTopic = struct({ name: string })
@@ -32,7 +36,7 @@ const Topic = struct({
 export const Metadata = api({
   key: 3,
   name: 'Metadata',
-  versions: [1, 9],
+  versions: [1, 8],
   flexibleFrom: 9,
   request: struct({
     /** null: all topics (v1+); an empty array: no topics. */

@@ -126,11 +126,11 @@ const frames: FrameFixture[] = [
     },
   },
   {
-    file: 'metadata/v9-request.spec-handbuilt.hex',
+    file: 'metadata/v8-request.spec-handbuilt.hex',
     api: asApi(Metadata),
-    version: 9,
+    version: 8,
     kind: 'request',
-    header: { apiKey: 3, apiVersion: 9, correlationId: 4, clientId: 'tideway' },
+    header: { apiKey: 3, apiVersion: 8, correlationId: 4, clientId: 'tideway' },
     body: {
       topics: [{ name: 'orders' }, { name: 'payments' }],
       allowAutoTopicCreation: false,
@@ -139,9 +139,9 @@ const frames: FrameFixture[] = [
     },
   },
   {
-    file: 'metadata/v9-response.spec-handbuilt.hex',
+    file: 'metadata/v8-response.spec-handbuilt.hex',
     api: asApi(Metadata),
-    version: 9,
+    version: 8,
     kind: 'response',
     correlationId: 5,
     body: {
