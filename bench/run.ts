@@ -16,8 +16,11 @@
 //     of 1 and of 3 @platformatic/kafka members (in this process), from the first record to the
 //     last, with auto-commit; the time to the first record (join + sync) is reported apart
 //   embedded cold start: startBroker() on an empty directory to the first acknowledged produce
+//   sdk end to end per delivery mode (bench/sdk-modes.ts): --sdk-records 1 KiB records produced
+//     and handled into a database balance, at-most-once, at-least-once and exactly-once on a
+//     SQLite file, at-least-once and exactly-once on PostgreSQL
 // Flags: --json (machine-readable), --seconds N (per produce scenario, default 3),
-// --group-records N (default 200000).
+// --group-records N (default 200000), --sdk-records N (default 5000).
 
 import { open, rm, mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -27,14 +30,17 @@ import { Admin, Consumer, MessagesStreamModes, Producer } from '@platformatic/ka
 import { startBroker } from '../src/broker/broker.ts'
 import { silentLogger } from '../src/logger.ts'
 import { BrokerProcess } from '../test/helpers/broker-process.ts'
+import { deliveryModeRun, type ModeResult } from './sdk-modes.ts'
 
 const { values: flags } = parseArgs({
   options: {
     json: { type: 'boolean', default: false },
     seconds: { type: 'string', default: '3' },
     'group-records': { type: 'string', default: '200000' },
+    'sdk-records': { type: 'string', default: '5000' },
   },
 })
+const SDK_RECORDS = Number(flags['sdk-records'])
 const SECONDS = Number(flags.seconds)
 const GROUP_RECORDS = Number(flags['group-records'])
 const GROUP_PARTITIONS = 6
@@ -243,6 +249,10 @@ async function main() {
     await fillGroupTopic(broker.bootstrap, 'bench-group')
     const group1 = await groupConsume(broker.bootstrap, 'bench-group', 1)
     const group3 = await groupConsume(broker.bootstrap, 'bench-group', 3)
+    const modes: ModeResult[] = []
+    for (const [delivery, db] of [['at-most-once', 'sqlite'], ['at-least-once', 'sqlite'], ['exactly-once', 'sqlite'], ['at-least-once', 'postgres'], ['exactly-once', 'postgres']] as const) {
+      modes.push(await deliveryModeRun(broker.bootstrap, dir, delivery, db, SDK_RECORDS))
+    }
     await broker.stop()
     const cold = await coldStart(5)
 
@@ -255,6 +265,8 @@ async function main() {
       keyDedupVsPlain: round(keyed.recordsPerSec / batched.recordsPerSec),
       keyDedupVsSameHeaders: round(keyed.recordsPerSec / headered.recordsPerSec),
       keysResentVsPlain: round(resent.recordsPerSec / batched.recordsPerSec),
+      exactlyVsAtLeastOnceSqlite: round(modes[2]!.recordsPerSec / modes[1]!.recordsPerSec),
+      exactlyVsAtLeastOncePostgres: round(modes[4]!.recordsPerSec / modes[3]!.recordsPerSec),
     }
     const report = {
       recordBytes: 1024,
@@ -264,6 +276,7 @@ async function main() {
       groupFirstRecordMs: { members1: group1.firstRecordMs, members3: group3.firstRecordMs },
       groupReadTwice: { members1: group1.readTwice, members3: group3.readTwice },
       coldStart: cold,
+      deliveryModes: modes,
     }
     if (flags.json) {
       process.stdout.write(JSON.stringify(report, null, 2) + '\n')
@@ -286,6 +299,11 @@ async function main() {
         `ratio  key dedup, keys resent / plain batched:      ${ratios.keysResentVsPlain}  (answered, nothing written)`,
         `ratio  group consume 3 members / 1 member:           ${ratios.group3VsGroup1}  (first record after ${group1.firstRecordMs} / ${group3.firstRecordMs} ms; read twice ${group1.readTwice} / ${group3.readTwice})`,
         `embedded cold start to first ack: median ${cold.medianMs} ms (${cold.samplesMs.join(', ')})`,
+        '',
+        `sdk end to end, ${SDK_RECORDS} 1 KiB records each, handled into a database balance:`,
+        ...modes.map((m) => `${m.name.padEnd(44)}  ${String(m.recordsPerSec).padStart(9)} rec/s  (${m.seconds} s)`),
+        `ratio  exactly-once / at-least-once, SQLite:        ${ratios.exactlyVsAtLeastOnceSqlite}`,
+        `ratio  exactly-once / at-least-once, PostgreSQL:    ${ratios.exactlyVsAtLeastOncePostgres}`,
         '',
       ].join('\n'),
     )

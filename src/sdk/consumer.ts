@@ -29,7 +29,7 @@ import { CopyHeader } from './copies.ts'
 import { DeadLetterPublisher, type DeadLetterOptions } from './dead-letter.ts'
 import { RetryTopicPublisher, type RetryTopicOptions } from './retry-topic.ts'
 import { DeliveryMode, IDEMPOTENCY_KEY_HEADER, assertDeliveryMode, consumerContract } from './delivery.ts'
-import { FailureKind, messageOf, type Classifier } from './failures.ts'
+import { AttemptTimeout, FailureKind, messageOf, type Classifier } from './failures.ts'
 import { realScheduler, RetriesExhausted, retryPolicy, withRetry, type RetryOptions, type RetryPolicy } from './retry.ts'
 import type { Store, StoreTransaction } from './store.ts'
 import { childContext, consumeChannel, formatTraceparent, parseTraceparent, TRACEPARENT_HEADER, TRACESTATE_HEADER, type TraceContext } from './trace.ts'
@@ -144,6 +144,8 @@ interface Lane {
 const laneKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
 /** at-most-once: records committed ahead of handling, per partition (the most a crash can lose there). */
 const AT_MOST_ONCE_BATCH = 100
+/** exactly-once: records of a partition handled in one store transaction when they are queued. */
+const TRANSACTION_BATCH = 100
 
 export class TidewayConsumer {
   readonly delivery: DeliveryMode
@@ -294,6 +296,7 @@ export class TidewayConsumer {
     try {
       while (lane.queue.length > 0 && !lane.halted && !this.#stopping.signal.aborted) {
         if (this.delivery === DeliveryMode.atMostOnce) await this.#atMostOnce(lane)
+        else if (this.#batchable(lane)) await this.#transactionalBatch(lane)
         else {
           const message = lane.queue.shift()!
           this.#buffered--
@@ -483,6 +486,81 @@ export class TidewayConsumer {
       this.#logger.warn('key parked behind a dead letter', { topic: message.topic, partition: message.partition, offset: message.offset, key: message.key.toString() })
     }
     return true
+  }
+
+  /**
+   * exactly-once with a backlog: several records of the partition in one transaction (one lock,
+   * one offset write, one commit and fsync instead of one each), as long as none of them needs
+   * anything but the plain path: no delayed retry copy, no parked key on the lane.
+   */
+  #batchable(lane: Lane): boolean {
+    if (!consumerContract[this.delivery].transactional || lane.queue.length < 2) return false
+    if ((this.#parked.get(laneKey(lane.topic, lane.partition))?.size ?? 0) > 0) return false
+    return lane.queue.slice(0, TRANSACTION_BATCH).every((record) => !record.headers.size || !this.#decode(record).retryCount)
+  }
+
+  /**
+   * Handles up to TRANSACTION_BATCH records in one store transaction. If any handler fails, the
+   * transaction rolls back, so none of their effects happened, and each record is then handled
+   * on its own, with retries and dead letters as usual.
+   */
+  async #transactionalBatch(lane: Lane): Promise<void> {
+    const records = lane.queue.splice(0, TRANSACTION_BATCH)
+    this.#buffered -= records.length
+    this.#maybeResume()
+    const store = this.#options.store!
+    const { groupId } = this.#options
+    const messages = records.map((r) => this.#decode(r))
+    let applied = 0
+    let skipped = 0
+    try {
+      await store.transaction(async (tx) => {
+        applied = 0
+        skipped = 0
+        const next = await tx.lockPartition(groupId, lane.topic, lane.partition)
+        for (const message of messages) {
+          if (next !== null && message.offset < next) {
+            skipped++
+            continue
+          }
+          if (message.idempotencyKey !== null && !(await tx.recordInbox(groupId, message.idempotencyKey, message, Date.now()))) {
+            skipped++
+            continue
+          }
+          await this.#withinAttemptTimeout((signal) => this.#runAttempt(message, 1, signal, tx))
+          applied++
+        }
+        await tx.setPartitionOffset(groupId, lane.topic, lane.partition, messages.at(-1)!.offset + 1n)
+      })
+    } catch (err) {
+      if (this.#stopping.signal.aborted) return
+      this.#logger.debug('a record of a transaction batch failed; handling the batch one record at a time', { topic: lane.topic, partition: lane.partition, err })
+      for (const record of records) {
+        if (lane.halted || this.#stopping.signal.aborted) return
+        await this.#handleWithRetries(lane, record)
+      }
+      return
+    }
+    this.stats.handled += applied
+    this.stats.skippedAsApplied += skipped
+    const last = records.at(-1)!
+    lane.done = last.offset + 1n
+    lane.leaderEpoch = last.leaderEpoch
+    this.#queueCommit(lane, last.offset + 1n, last.leaderEpoch)
+  }
+
+  /** Runs one attempt under the policy's per-attempt timeout (the batch path has no retry loop to do it). */
+  async #withinAttemptTimeout(attempt: (signal: AbortSignal) => Promise<void>): Promise<void> {
+    const limit = this.#policy.attemptTimeoutMs
+    if (limit <= 0) return attempt(this.#stopping.signal)
+    const timeout = new AbortController()
+    const signal = AbortSignal.any([this.#stopping.signal, timeout.signal])
+    const timer = setTimeout(() => timeout.abort(new AttemptTimeout(limit)), limit)
+    try {
+      await Promise.race([attempt(signal), new Promise<never>((_, reject) => timeout.signal.addEventListener('abort', () => reject(timeout.signal.reason), { once: true }))])
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   /** One attempt of an exactly-once record: skip it if applied, else handle and advance in one transaction. */

@@ -139,3 +139,38 @@ test('the retry topic: a transient failure is released, the partition moves on, 
     await consumer.stop()
   }
 })
+
+test('exactly-once: a record failing inside a transaction batch rolls the batch back; the others apply once, it is dead-lettered', { timeout: 120_000 }, async () => {
+  const topic = uniqueName('eo-batch')
+  await createTopic(broker.bootstrap, topic, 1)
+  // A backlog, so the consumer takes records in batches of one transaction.
+  await send(topic, Array.from({ length: 300 }, (_, i) => ['k', `r${i}`] as [string, string]))
+  const store = sqliteStore(join(dir.path, `${topic}.db`))
+  await store.migrate()
+  await store.transaction((tx) => tx.query('CREATE TABLE applied (value TEXT NOT NULL)'))
+  const consumer = createConsumer({
+    bootstrap: broker.bootstrap,
+    groupId: uniqueName('eo-batch-group'),
+    topics: [topic],
+    delivery: 'exactly-once',
+    store,
+    retry: { attempts: 2, initialDelayMs: 1, maxDelayMs: 5 },
+    handler: async (message, ctx) => {
+      const value = message.value!.toString()
+      await ctx.tx!.query('INSERT INTO applied (value) VALUES (?)', [value])
+      if (value === 'r150') throw new PermanentFailure('r150 is malformed')
+    },
+  })
+  await consumer.start()
+  const count = async () => (await store.transaction((tx) => tx.query<{ n: number }>('SELECT COUNT(*) AS n FROM applied')))[0]!.n
+  try {
+    await waitFor(async () => (await count()) === 299 && consumer.stats.deadLettered === 1, { timeoutMs: 30_000, what: '299 applied, r150 dead-lettered' })
+  } finally {
+    await consumer.stop()
+  }
+  const rows = await store.transaction((tx) => tx.query<{ value: string; n: number }>('SELECT value, COUNT(*) AS n FROM applied GROUP BY value'))
+  assert.equal(rows.length, 299)
+  assert.ok(rows.every((r) => r.n === 1), 'each applied once: the failed batch left nothing behind')
+  assert.ok(!rows.some((r) => r.value === 'r150'), 'the failing record\'s write was rolled back')
+  await store.close()
+})
