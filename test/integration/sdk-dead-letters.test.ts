@@ -3,7 +3,8 @@
 // key's later records wait behind it while other keys flow; a redrive sends them back in order
 // and unparks the key; a redriven record that fails again parks the rest of its redrive; and a
 // transient failure released to the retry topic is handled after its delay while the partition
-// moves on.
+// moves on. Only the broker's address is used, so the suite runs against any Kafka-protocol
+// cluster (TIDEWAY_TEST_BOOTSTRAP).
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
@@ -16,13 +17,18 @@ import { run } from '../helpers/tools.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
-let broker: EmbeddedBroker
+// Written against a broker address: TIDEWAY_TEST_BOOTSTRAP points the suite at any cluster.
+let embedded: EmbeddedBroker | undefined
+const broker = { bootstrap: process.env.TIDEWAY_TEST_BOOTSTRAP ?? '' }
 const dir = tempDir()
 before(async () => {
-  broker = await embeddedBroker()
+  if (!broker.bootstrap) {
+    embedded = await embeddedBroker()
+    broker.bootstrap = embedded.bootstrap
+  }
 })
 after(async () => {
-  await broker.dispose()
+  await embedded?.dispose()
   dir.remove()
 })
 
