@@ -145,7 +145,9 @@ const variants: Variant[] = [
   { delivery: 'at-least-once', db: 'sqlite', brokerKills: 0 },
   { delivery: 'exactly-once', db: 'sqlite', brokerKills: 0 },
   { delivery: 'exactly-once', db: 'postgres', brokerKills: 0 },
+  { delivery: 'at-most-once', db: 'sqlite', brokerKills: 2 },
   { delivery: 'at-least-once', db: 'postgres', brokerKills: 2 },
+  { delivery: 'exactly-once', db: 'sqlite', brokerKills: 2 },
   { delivery: 'exactly-once', db: 'postgres', brokerKills: 2 },
 ]
 

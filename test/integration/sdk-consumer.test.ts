@@ -6,7 +6,9 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import kafkajs from 'kafkajs'
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
-import { createConsumer, createProducer, ExpectedFailure, PermanentFailure, TransientFailure, type IncomingMessage } from '../../src/index.ts'
+import { join } from 'node:path'
+import { createConsumer, createProducer, ExpectedFailure, PermanentFailure, sqliteStore, TransientFailure, type IncomingMessage } from '../../src/index.ts'
+import { tempDir } from '../helpers/broker-process.ts'
 import { createTopic } from '../helpers/admin.ts'
 import { embeddedBroker, uniqueName, type EmbeddedBroker } from '../helpers/embedded.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -194,4 +196,31 @@ test('middleware wraps the handler in order inside each attempt, and the trace c
   assert.equal(forwarded.traceId, '4bf92f3577b34da6a3ce929d0e0e4736', 'one trace across both messages')
   assert.notEqual(forwarded.parentSpan, '00f067aa0ba902b7', 'whose parent is the first handling\'s span')
   assert.ok(started.filter((id) => id === '4bf92f3577b34da6a3ce929d0e0e4736').length >= 3, 'the tracing channel saw each attempt')
+})
+
+test('exactly-once restores the offsets of its store before joining, so it reads on from where its database is', { timeout: 60_000 }, async () => {
+  const topic = uniqueName('sdk-restore')
+  await createTopic(bootstrap, topic, 1)
+  const producer = createProducer({ bootstrap, delivery: 'exactly-once' })
+  for (let i = 0; i < 10; i++) await producer.send(topic, { value: `m${i}`, idempotencyKey: `${topic}-${i}` })
+  await producer.close()
+  const dir = tempDir()
+  const store = sqliteStore(join(dir.path, 'restore.db'))
+  const groupId = uniqueName('sdk-restore-group')
+  // A consumer applied records 0-4 and died before its Kafka commit: the database says 5.
+  await store.migrate()
+  await store.transaction((tx) => tx.setPartitionOffset(groupId, topic, 0, 5n))
+  const seen: bigint[] = []
+  const consumer = createConsumer({ bootstrap, groupId, topics: [topic], delivery: 'exactly-once', store, handler: (message) => void seen.push(message.offset) })
+  await consumer.start()
+  try {
+    await waitFor(() => seen.length === 5, { timeoutMs: 20_000, what: 'records 5-9' })
+    await waitFor(async () => (await committedOffset(groupId, topic)) === 10, { timeoutMs: 20_000, what: 'the group committed the end' })
+  } finally {
+    await consumer.stop()
+    await store.close()
+    dir.remove()
+  }
+  assert.deepEqual(seen, [5n, 6n, 7n, 8n, 9n])
+  assert.equal(consumer.stats.skippedAsApplied, 0, 'records 0-4 were never even fetched: the group started at the restored offset')
 })
