@@ -1,9 +1,13 @@
 #!/usr/bin/env node
-// Launcher for the `tideway` command: Tideway's sources are TypeScript that Node runs directly
-// (type stripping, Node >= 22.18), so this shim only checks the runtime and loads the CLI.
+// Launcher for the `tideway` command. An installed package (inside node_modules) runs the
+// compiled JavaScript in dist/ (`npm pack` builds it; Node does not strip types inside
+// node_modules); a checkout of the repository runs the TypeScript sources directly (type
+// stripping, Node >= 22.18), never a dist/ a local build may have left behind.
+
 const [major, minor] = process.versions.node.split('.').map(Number)
 if (major < 22 || (major === 22 && minor < 18)) {
   process.stderr.write(`tideway needs Node.js >= 22.18 (found ${process.version}); run it through npm/npx in this project, which pins Node 24.\n`)
   process.exit(1)
 }
-await import('../src/cli/main.ts')
+const installed = import.meta.url.includes('/node_modules/')
+await import(installed ? '../dist/cli/main.js' : '../src/cli/main.ts')
