@@ -29,12 +29,12 @@ import { CopyHeader } from './copies.ts'
 import { DeadLetterPublisher, type DeadLetterOptions } from './dead-letter.ts'
 import { RetryTopicPublisher, type RetryTopicOptions } from './retry-topic.ts'
 import { DeliveryMode, IDEMPOTENCY_KEY_HEADER, assertDeliveryMode, consumerContract } from './delivery.ts'
-import { AttemptTimeout, FailureKind, messageOf, type Classifier } from './failures.ts'
+import { AttemptTimeout, FailureKind, messageOf, PermanentFailure, type Classifier } from './failures.ts'
 import { realScheduler, RetriesExhausted, retryPolicy, withRetry, type RetryOptions, type RetryPolicy } from './retry.ts'
 import type { Store, StoreTransaction } from './store.ts'
 import { childContext, consumeChannel, formatTraceparent, parseTraceparent, TRACEPARENT_HEADER, TRACESTATE_HEADER, type TraceContext } from './trace.ts'
 
-export interface IncomingMessage {
+export interface IncomingMessage<Body = Buffer | null> {
   readonly topic: string
   readonly partition: number
   readonly offset: bigint
@@ -57,6 +57,8 @@ export interface IncomingMessage {
   readonly lastOfRedrive: boolean
   /** The W3C trace context the record carries (its traceparent header), or null. */
   readonly trace: TraceContext | null
+  /** The value as the `decode` option made it (by default the value's bytes). */
+  readonly body: Body
 }
 
 export interface HandlerContext {
@@ -73,16 +75,22 @@ export interface HandlerContext {
   readonly traceparent: string
 }
 
-export type Handler = (message: IncomingMessage, context: HandlerContext) => Promise<void> | void
+export type Handler<Body = Buffer | null> = (message: IncomingMessage<Body>, context: HandlerContext) => Promise<void> | void
 /** Runs around the handler inside each attempt; call `next()` once to go on. */
-export type Middleware = (message: IncomingMessage, context: HandlerContext, next: () => Promise<void>) => Promise<void>
+export type Middleware<Body = Buffer | null> = (message: IncomingMessage<Body>, context: HandlerContext, next: () => Promise<void>) => Promise<void>
 
-export interface ConsumerOptions {
+export interface ConsumerOptions<Body = Buffer | null> {
   readonly bootstrap: string | readonly string[]
   readonly groupId: string
   readonly topics: readonly string[]
   readonly delivery: DeliveryMode
-  readonly handler: Handler
+  readonly handler: Handler<Body>
+  /**
+   * Turns a record's value into the handler's `message.body`, before anything else runs (e.g.
+   * JSON.parse). A value that does not decode is a permanent failure: it is dead-lettered at
+   * once, since no retry can fix it.
+   */
+  readonly decode?: (value: Buffer | null) => Body
   /** exactly-once: the user's database (src/stores/). */
   readonly store?: Store
   /** at-least-once and exactly-once: in-place retries (default 5 attempts, 100 ms doubling to 10 s). */
@@ -93,7 +101,7 @@ export interface ConsumerOptions {
   readonly deadLetter?: DeadLetterOptions | false
   /** The second retry tier: after in-place retries, release to a delayed retry topic (default off). */
   readonly retryTopic?: RetryTopicOptions | false
-  readonly middleware?: readonly Middleware[]
+  readonly middleware?: readonly Middleware<Body>[]
   /** Where a partition without a committed offset starts (default earliest). */
   readonly from?: 'earliest' | 'latest'
   readonly idempotencyHeader?: string
@@ -147,10 +155,10 @@ const AT_MOST_ONCE_BATCH = 100
 /** exactly-once: records of a partition handled in one store transaction when they are queued. */
 const TRANSACTION_BATCH = 100
 
-export class TidewayConsumer {
+export class TidewayConsumer<Body = Buffer | null> {
   readonly delivery: DeliveryMode
   readonly stats: ConsumerStats = { handled: 0, retried: 0, deadLettered: 0, releasedToRetry: 0, skippedAsApplied: 0, dropped: 0 }
-  readonly #options: ConsumerOptions
+  readonly #options: ConsumerOptions<Body>
   readonly #policy: RetryPolicy
   readonly #logger: Logger
   readonly #header: string
@@ -172,7 +180,7 @@ export class TidewayConsumer {
   #lastYieldAt = 0
   #idle: (() => void)[] = []
 
-  constructor(options: ConsumerOptions) {
+  constructor(options: ConsumerOptions<Body>) {
     assertDeliveryMode(options.delivery)
     const contract = consumerContract[options.delivery]
     if (contract.transactional && !options.store) {
@@ -375,7 +383,7 @@ export class TidewayConsumer {
   }
 
   /** Runs the attempts under the retry policy: handled, an expected failure, or the exhausted failure. */
-  async #attempts(message: IncomingMessage, store: Store | null): Promise<'handled' | 'expected' | 'stopped' | RetriesExhausted> {
+  async #attempts(message: IncomingMessage<unknown>, store: Store | null): Promise<'handled' | 'expected' | 'stopped' | RetriesExhausted> {
     try {
       await withRetry(
         this.#policy,
@@ -412,7 +420,7 @@ export class TidewayConsumer {
    * park-key: whether the record must wait behind a parked key (it is dead-lettered as `parked`).
    * A redriven record passes, unless its redrive was stopped by a new failure of that key.
    */
-  async #parkedBehind(lane: Lane, message: IncomingMessage): Promise<boolean> {
+  async #parkedBehind(lane: Lane, message: IncomingMessage<unknown>): Promise<boolean> {
     const parked = this.#parked.get(laneKey(lane.topic, lane.partition))
     if (!message.key || !parked?.has(message.key.toString('hex'))) return false
     const state = await this.#options.store!.transaction((tx) => tx.parkedKey(this.#options.groupId, message.topic, message.partition, message.key!))
@@ -424,7 +432,7 @@ export class TidewayConsumer {
   }
 
   /** After a handled record: the last record of a redriven key unparks it. */
-  async #afterHandled(lane: Lane, message: IncomingMessage): Promise<void> {
+  async #afterHandled(lane: Lane, message: IncomingMessage<unknown>): Promise<void> {
     if (!message.lastOfRedrive || !message.key || this.#deadLetters?.policy !== 'park-key') return
     const { groupId } = this.#options
     await this.#options.store!.transaction(async (tx) => {
@@ -436,7 +444,7 @@ export class TidewayConsumer {
   }
 
   /** The second retry tier: true when a copy went to the retry topic, to be handled after a delay. */
-  async #releaseToRetryTopic(message: IncomingMessage, failure: RetriesExhausted): Promise<boolean> {
+  async #releaseToRetryTopic(message: IncomingMessage<unknown>, failure: RetriesExhausted): Promise<boolean> {
     const retry = this.#retryTopic
     if (!retry || message.retryCount >= retry.delaysMs.length) return false
     try {
@@ -450,7 +458,7 @@ export class TidewayConsumer {
   }
 
   /** A delayed retry waits for its time; false when the consumer stops or the partition is revoked first. */
-  async #waitUntilDue(lane: Lane, message: IncomingMessage): Promise<boolean> {
+  async #waitUntilDue(lane: Lane, message: IncomingMessage<unknown>): Promise<boolean> {
     const wait = Number(message.headers.get(CopyHeader.retryNotBefore)?.toString() ?? 0) - Date.now()
     if (wait <= 0) return true
     const signal = AbortSignal.any([this.#stopping.signal, lane.revoked.signal])
@@ -463,7 +471,7 @@ export class TidewayConsumer {
   }
 
   /** true when the record is dead-lettered (and, park-key, its key parked). */
-  async #deadLetter(lane: Lane, message: IncomingMessage, failure: RetriesExhausted | 'parked'): Promise<boolean> {
+  async #deadLetter(lane: Lane, message: IncomingMessage<unknown>, failure: RetriesExhausted | 'parked'): Promise<boolean> {
     if (!this.#deadLetters) return false
     const now = Date.now()
     const reason =
@@ -564,7 +572,7 @@ export class TidewayConsumer {
   }
 
   /** One attempt of an exactly-once record: skip it if applied, else handle and advance in one transaction. */
-  async #transactionalAttempt(store: Store, message: IncomingMessage, attempt: number, signal: AbortSignal): Promise<void> {
+  async #transactionalAttempt(store: Store, message: IncomingMessage<unknown>, attempt: number, signal: AbortSignal): Promise<void> {
     const { groupId } = this.#options
     const applied = await store.transaction(async (tx) => {
       const next = await tx.lockPartition(groupId, message.topic, message.partition)
@@ -589,7 +597,7 @@ export class TidewayConsumer {
    * joins the inbox: it counts as handled) or a record released to the retry topic or
    * dead-lettered (its key stays out of the inbox, so the copy's effect can still be applied).
    */
-  async #advanceInStore(store: Store, message: IncomingMessage, countsAsHandled: boolean): Promise<void> {
+  async #advanceInStore(store: Store, message: IncomingMessage<unknown>, countsAsHandled: boolean): Promise<void> {
     const { groupId } = this.#options
     await store.transaction(async (tx) => {
       const next = await tx.lockPartition(groupId, message.topic, message.partition)
@@ -599,14 +607,15 @@ export class TidewayConsumer {
     })
   }
 
-  async #runAttempt(message: IncomingMessage, attempt: number, signal: AbortSignal, tx: StoreTransaction | undefined): Promise<void> {
+  async #runAttempt(message: IncomingMessage<unknown>, attempt: number, signal: AbortSignal, tx: StoreTransaction | undefined): Promise<void> {
     const trace = childContext(message.trace)
     const context: HandlerContext = { attempt, signal, tx, logger: this.#logger, trace, traceparent: formatTraceparent(trace) }
+    const decoded = this.#withBody(message)
     const chain = this.#options.middleware ?? []
     const run = (i: number): Promise<void> => {
-      if (i === chain.length) return Promise.resolve(this.#options.handler(message, context))
+      if (i === chain.length) return Promise.resolve(this.#options.handler(decoded, context))
       let called = false
-      return chain[i]!(message, context, () => {
+      return chain[i]!(decoded, context, () => {
         if (called) throw new Error(`middleware ${i} called next() twice`)
         called = true
         return run(i + 1)
@@ -658,7 +667,18 @@ export class TidewayConsumer {
     }
   }
 
-  #decode(record: Message<Buffer, Buffer, Buffer, Buffer>): IncomingMessage {
+  /** The message with its body decoded by the `decode` option; a decoder failure is permanent. */
+  #withBody(message: IncomingMessage<unknown>): IncomingMessage<Body> {
+    const { decode } = this.#options
+    if (!decode) return message as IncomingMessage<Body>
+    try {
+      return { ...message, body: decode(message.value) }
+    } catch (err) {
+      throw new PermanentFailure(`the record's value does not decode: ${messageOf(err)}`, { cause: err })
+    }
+  }
+
+  #decode(record: Message<Buffer, Buffer, Buffer, Buffer>): IncomingMessage<unknown> {
     const headers = new Map<string, Buffer>()
     for (const [name, value] of record.headers) headers.set(name.toString(), value)
     const text = (name: string) => {
@@ -682,6 +702,7 @@ export class TidewayConsumer {
       redriveId: text(CopyHeader.redriveId),
       lastOfRedrive: text(CopyHeader.redriveLast) === 'true',
       trace: parseTraceparent(text(TRACEPARENT_HEADER), text(TRACESTATE_HEADER)),
+      body: record.value ?? null,
     }
   }
 
@@ -718,6 +739,6 @@ export class TidewayConsumer {
   }
 }
 
-export function createConsumer(options: ConsumerOptions): TidewayConsumer {
+export function createConsumer<Body = Buffer | null>(options: ConsumerOptions<Body>): TidewayConsumer<Body> {
   return new TidewayConsumer(options)
 }

@@ -68,7 +68,7 @@ export class DeadLetterPublisher {
     return this.#options.policy ?? 'skip'
   }
 
-  async publish(message: IncomingMessage, reason: DeadLetterReason): Promise<void> {
+  async publish(message: IncomingMessage<unknown>, reason: DeadLetterReason): Promise<void> {
     const headers = copyHeaders(message.headers, this.#idempotencyHeader, message.idempotencyKey, {
       [CopyHeader.dltSourceTopic]: message.topic,
       [CopyHeader.dltSourcePartition]: String(message.partition),

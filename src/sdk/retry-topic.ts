@@ -52,7 +52,7 @@ export class RetryTopicPublisher {
     return sourceTopics.map((t) => retryTopicOf(this.#options, t))
   }
 
-  async publish(message: IncomingMessage, failure: RetriesExhausted): Promise<void> {
+  async publish(message: IncomingMessage<unknown>, failure: RetriesExhausted): Promise<void> {
     const count = message.retryCount + 1
     const headers = copyHeaders(message.headers, this.#idempotencyHeader, message.idempotencyKey, {
       [CopyHeader.retrySourceTopic]: message.origin.topic,

@@ -224,3 +224,38 @@ test('exactly-once restores the offsets of its store before joining, so it reads
   assert.deepEqual(seen, [5n, 6n, 7n, 8n, 9n])
   assert.equal(consumer.stats.skippedAsApplied, 0, 'records 0-4 were never even fetched: the group started at the restored offset')
 })
+
+test('decode turns values into typed bodies first; a value that does not decode is dead-lettered at once', { timeout: 60_000 }, async () => {
+  const topic = uniqueName('sdk-decode')
+  await createTopic(bootstrap, topic, 1)
+  const producer = createProducer({ bootstrap, delivery: 'at-least-once' })
+  for (const value of ['{"cents":5}', 'not json', '{"cents":7}']) await producer.send(topic, { value })
+  await producer.close()
+  const cents: number[] = []
+  let attempts = 0
+  const consumer = createConsumer<{ cents: number }>({
+    bootstrap,
+    groupId: uniqueName('sdk-decode-group'),
+    topics: [topic],
+    delivery: 'at-least-once',
+    retry: fastRetry,
+    decode: (value) => JSON.parse(value!.toString()) as { cents: number },
+    handler: async (message) => {
+      attempts++
+      cents.push(message.body.cents)
+    },
+  })
+  await consumer.start()
+  try {
+    await waitFor(() => cents.length === 2 && consumer.stats.deadLettered === 1, { timeoutMs: 20_000, what: 'two handled, one dead-lettered' })
+  } finally {
+    await consumer.stop()
+  }
+  assert.deepEqual(cents, [5, 7])
+  assert.equal(attempts, 2, 'the handler never saw the undecodable record')
+  assert.equal(consumer.stats.retried, 0, 'and it was not retried')
+  const [dead] = await readAll(`${topic}.dlt`, 1)
+  assert.equal(dead!.value!.toString(), 'not json')
+  assert.equal(dead!.headers!['tideway-dlt-error-class']!.toString(), 'permanent')
+  assert.match(dead!.headers!['tideway-dlt-error']!.toString(), /does not decode/)
+})
