@@ -264,6 +264,8 @@ export class TidewayConsumer<Body = Buffer | null> {
       this.#drop(lane)
       lane.revoked.abort()
       lane.revoked = new AbortController()
+      // A partition halted on a record it could not dead-letter tries again from its commit.
+      lane.halted = false
       if (!this.#assigned.has(key)) this.#pendingCommits.delete(key)
     }
     if (this.#deadLetters?.policy === 'park-key') {
@@ -349,7 +351,7 @@ export class TidewayConsumer<Body = Buffer | null> {
     }
     lane.done = last.offset + 1n
     for (const record of batch) {
-      const message = this.#decode(record)
+      const message = this.#toMessage(record)
       try {
         await this.#runAttempt(message, 1, this.#stopping.signal, undefined)
         this.stats.handled++
@@ -362,7 +364,7 @@ export class TidewayConsumer<Body = Buffer | null> {
   }
 
   async #handleWithRetries(lane: Lane, record: Message<Buffer, Buffer, Buffer, Buffer>): Promise<void> {
-    const message = this.#decode(record)
+    const message = this.#toMessage(record)
     const store = consumerContract[this.delivery].transactional ? this.#options.store! : null
     if (message.retryCount > 0 && !(await this.#waitUntilDue(lane, message))) return // stopping or revoked
     const outcome = (await this.#parkedBehind(lane, message)) ? 'parked' : await this.#attempts(message, store)
@@ -504,7 +506,7 @@ export class TidewayConsumer<Body = Buffer | null> {
   #batchable(lane: Lane): boolean {
     if (!consumerContract[this.delivery].transactional || lane.queue.length < 2) return false
     if ((this.#parked.get(laneKey(lane.topic, lane.partition))?.size ?? 0) > 0) return false
-    return lane.queue.slice(0, TRANSACTION_BATCH).every((record) => !record.headers.size || !this.#decode(record).retryCount)
+    return lane.queue.slice(0, TRANSACTION_BATCH).every((record) => !record.headers.size || !this.#toMessage(record).retryCount)
   }
 
   /**
@@ -518,7 +520,7 @@ export class TidewayConsumer<Body = Buffer | null> {
     this.#maybeResume()
     const store = this.#options.store!
     const { groupId } = this.#options
-    const messages = records.map((r) => this.#decode(r))
+    const messages = records.map((r) => this.#toMessage(r))
     let applied = 0
     let skipped = 0
     try {
@@ -678,7 +680,8 @@ export class TidewayConsumer<Body = Buffer | null> {
     }
   }
 
-  #decode(record: Message<Buffer, Buffer, Buffer, Buffer>): IncomingMessage<unknown> {
+  /** The record as the SDK's stages see it (its body not decoded yet). */
+  #toMessage(record: Message<Buffer, Buffer, Buffer, Buffer>): IncomingMessage<unknown> {
     const headers = new Map<string, Buffer>()
     for (const [name, value] of record.headers) headers.set(name.toString(), value)
     const text = (name: string) => {
