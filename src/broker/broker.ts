@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { systemClock, type Clock } from '../clock.ts'
 import { jsonLogger, type Logger } from '../logger.ts'
 import { TopicStore } from '../storage/topic-store.ts'
-import { nodeFileIO, writeFileDurably, type FileIO } from '../storage/file-io.ts'
+import { mkdirDurably, nodeFileIO, writeFileDurably, type FileIO } from '../storage/file-io.ts'
 import { resolveConfig, type BrokerConfig } from './config.ts'
 import { openGroupCoordinator } from './groups/index.ts'
 import { ProducerIdAllocator } from './producer-ids.ts'
@@ -45,7 +45,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   const logger = givenLogger ?? jsonLogger({ level: config.logLevel })
   const started = clock.monotonicMs()
 
-  await io.mkdirp(config.dataDir)
+  await mkdirDurably(io, config.dataDir)
   const clusterId = await loadOrCreateClusterId(io, config.dataDir)
   const producerIds = await ProducerIdAllocator.open(io, config.dataDir)
   const topics = await TopicStore.open({

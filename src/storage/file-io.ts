@@ -101,6 +101,28 @@ function dropWritten(buffers: Buffer[], written: number): Buffer[] {
 }
 
 /**
+ * mkdir -p whose result survives a power loss: each directory it creates is made durable in its
+ * parent (syncDir of the parent), top-down, so a new data directory does not vanish with its
+ * contents because only the files inside it were synced.
+ */
+export async function mkdirDurably(io: FileIO, path: string): Promise<void> {
+  const absolute = path.startsWith('/')
+  const names = path.split('/').filter(Boolean)
+  const missing: string[] = []
+  for (let i = names.length; i > 0; i--) {
+    const prefix = (absolute ? '/' : '') + names.slice(0, i).join('/')
+    if (await io.exists(prefix)) break
+    missing.unshift(prefix)
+  }
+  if (missing.length === 0) return
+  await io.mkdirp(path)
+  for (const dir of missing) {
+    const cut = dir.lastIndexOf('/')
+    await io.syncDir(cut <= 0 ? (absolute ? '/' : '.') : dir.slice(0, cut))
+  }
+}
+
+/**
  * Replaces a small file atomically and durably: write a temp file, fsync it, rename it over the
  * target, fsync the directory. A crash leaves either the old content or the new, plus at most a
  * stray `<name>.tmp` that the owner deletes on open.

@@ -63,7 +63,7 @@ import {
 import { batchWithRecords, markerBatch, openProducedRecords, openRecords, recordTimes } from '../protocol/records.ts'
 import { dedupKeyOf, DedupWindow } from './dedup-window.ts'
 import { ProducerStateTable, type ProducerBatch } from './producer-state.ts'
-import { writeFileDurably, type FileIO } from './file-io.ts'
+import { mkdirDurably, writeFileDurably, type FileIO } from './file-io.ts'
 import { ChunkedReader, parseSegmentFileName, readFully, Segment, SegmentFile, segmentFileName } from './segment.ts'
 
 export type FlushPolicy = { mode: 'always' } | { mode: 'interval'; intervalMs: number } | { mode: 'never' }
@@ -855,9 +855,7 @@ export class PartitionLog {
 
   async #recover(): Promise<void> {
     const io = this.#io
-    const created = !(await io.exists(this.dir))
-    await io.mkdirp(this.dir)
-    if (created) await io.syncDir(parentOf(this.dir))
+    await mkdirDurably(io, this.dir)
 
     const names = await io.readdir(this.dir)
     const logs = new Set(names.filter((n) => parseSegmentFileName(n)?.suffix === SegmentFile.log))
@@ -1058,7 +1056,3 @@ function dedupStateFor(config: DedupConfig | undefined): { window: DedupWindow; 
   return config ? { window: new DedupWindow(config), header: Buffer.from(config.header, 'utf8') } : null
 }
 
-function parentOf(path: string): string {
-  const cut = path.replace(/\/+$/, '').lastIndexOf('/')
-  return cut <= 0 ? (cut === 0 ? '/' : '.') : path.slice(0, cut)
-}

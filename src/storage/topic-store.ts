@@ -22,7 +22,7 @@ import { randomUUID } from 'node:crypto'
 import type { Clock } from '../clock.ts'
 import { isTidewayError, TidewayError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
-import { writeFileDurably, type FileIO } from './file-io.ts'
+import { mkdirDurably, writeFileDurably, type FileIO } from './file-io.ts'
 import { PartitionLog, type FlushPolicy } from './partition-log.ts'
 import { parseTopicConfig, toLogConfig, type TopicConfig } from './topic-config.ts'
 
@@ -106,8 +106,7 @@ export class TopicStore {
     const { io, dataDir } = options
     const catalogue = `${dataDir}/${CATALOGUE_DIR}`
     const existed = await io.exists(catalogue)
-    await io.mkdirp(catalogue)
-    if (!existed) await io.syncDir(dataDir)
+    await mkdirDurably(io, catalogue)
     try {
       for (const file of (await io.readdir(catalogue)).sort()) {
         if (file.endsWith('.tmp')) {

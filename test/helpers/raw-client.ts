@@ -100,11 +100,12 @@ export class RawClient {
 
 /**
  * Every record stored in one partition (uncompressed batches), control records left out, in
- * offset order, read with Fetch v11 from offset 0. Steps over holes by each batch's offset range.
+ * offset order, read with Fetch v11 from `from` (default 0). Steps over holes by each batch's
+ * offset range.
  */
-export async function partitionRecords(client: RawClient, topic: string, partition: number): Promise<DecodedRecord[]> {
+export async function partitionRecords(client: RawClient, topic: string, partition: number, from = 0n): Promise<DecodedRecord[]> {
   const records: DecodedRecord[] = []
-  for (let offset = 0n; ; ) {
+  for (let offset = from; ; ) {
     const response = await client.request(Fetch, 11, {
       maxWaitMs: 0,
       minBytes: 0,

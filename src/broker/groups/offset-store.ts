@@ -38,11 +38,11 @@
 // start); after it, the new one. A failed write or fsync fences the store: every later change
 // is refused, and a restart recovers from what is on disk.
 
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { TidewayError } from '../../errors.ts'
 import { silentLogger, type Logger } from '../../logger.ts'
 import { crc32c } from '../../protocol/crc32c.ts'
-import { nodeFileIO, type FileHandle, type FileIO } from '../../storage/file-io.ts'
+import { mkdirDurably, nodeFileIO, type FileHandle, type FileIO } from '../../storage/file-io.ts'
 
 export interface OffsetKey {
   readonly topic: string
@@ -209,8 +209,7 @@ export class FileOffsetStore implements OffsetStore {
     const io = this.#io
     let content: Buffer | undefined
     try {
-      await io.mkdirp(this.#dir)
-      await io.syncDir(dirname(this.#dir))
+      await mkdirDurably(io, this.#dir)
       // A compaction that crashed before its rename.
       if (await io.exists(this.#tempPath)) await io.unlink(this.#tempPath)
       if (await io.exists(this.#path)) content = await io.readFile(this.#path)

@@ -28,7 +28,7 @@ import { TidewayError } from '../../../src/errors.ts'
 import { Rng, sampleMessage, seedFor, servedVersions } from './sample.ts'
 
 const seed = seedFor('decoder-fuzz.test.ts', 0x5eed_0003)
-const TOTAL_CASES = 20000
+const TOTAL_CASES = Number(process.env.FUZZ_CASES ?? 20000)
 const GUARD = 16
 
 type Side = 'request' | 'response'
