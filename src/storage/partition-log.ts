@@ -38,8 +38,9 @@
 //   written by close() after everything is synced and removed durably on open before any
 //   append). Any other segment is re-read batch by batch (length, magic, CRC-32C, offsets
 //   following on) and cut at the first batch that fails: in the last segment that is a crash's
-//   torn, unacknowledged tail. Inside an older segment it is corruption: we log it as an error
-//   and cut only that segment, keeping the later segments' data (Kafka instead drops all later
+//   torn, unacknowledged tail, and what remains of the tail is synced before it is readable.
+//   Inside an older segment it is corruption: we log it as an error and cut only that
+//   segment, keeping the later segments' data (Kafka instead drops all later
 //   unflushed segments; ours were all flushed, so they are good data). That leaves a gap in the
 //   offsets, which readers step over. The next offset is the last valid batch's lastOffset + 1,
 //   or the segment's base offset when it is empty.
@@ -159,6 +160,7 @@ export class PartitionLog {
   #queue: PendingAppend[] = []
   #writeLoopDone: Promise<void> | null = null
   #fenced: TidewayError | null = null
+  #reopenable = false
   #closed = false
   /** Interval policy: bytes written since the last periodic sync. */
   #unsynced = false
@@ -515,7 +517,7 @@ export class PartitionLog {
     let writeAt = this.#active.size
     for (const { batch, header } of round) {
       if (this.#shouldRoll(batch.length, lastOffsetOf(header))) {
-        await this.#active.file.write(buffers, writeAt)
+        await this.#writeTo(buffers, writeAt)
         buffers = []
         await this.#roll(header.baseOffset)
         writeAt = 0
@@ -525,9 +527,18 @@ export class PartitionLog {
       segment.size += batch.length
       buffers.push(batch)
     }
-    await this.#active.file.write(buffers, writeAt)
+    await this.#writeTo(buffers, writeAt)
     if (this.#config.flush.mode === 'always') await this.#active.file.datasync()
     else this.#unsynced = true
+  }
+
+  /** A write to the active segment; a failure is marked as a write's (see `reopenable`). */
+  async #writeTo(buffers: Buffer[], position: number): Promise<void> {
+    try {
+      await this.#active.file.write(buffers, position)
+    } catch (err) {
+      throw new TidewayError('TIDEWAY_ERR_STORAGE_IO', `writing ${this.#name()}`, { cause: err, context: { phase: 'write' } })
+    }
   }
 
   get #active(): Segment {
@@ -611,11 +622,26 @@ export class PartitionLog {
   #fence(cause: unknown): void {
     if (this.#fenced) return
     this.#fenced = new TidewayError('TIDEWAY_ERR_STORAGE_FENCED', this.#name(), { cause })
+    this.#reopenable = isNoSpaceOnWrite(cause)
     for (const waiter of this.#durableWaiters.splice(0)) waiter.reject(this.#fencedError())
-    this.#logger.error('storage failure: partition fenced until restart; no further appends are accepted', {
-      err: cause,
-      highWatermark: this.#highWatermark,
-    })
+    this.#logger.error(
+      this.#reopenable
+        ? 'disk full: partition fenced; appends are refused until there is space again, then it reopens'
+        : 'storage failure: partition fenced until restart; no further appends are accepted',
+      { err: cause, highWatermark: this.#highWatermark },
+    )
+  }
+
+  /**
+   * Whether the partition was fenced because a write was refused for lack of space (ENOSPC,
+   * EDQUOT), so that closing it and opening it again (recovery: the tail is re-read, cut where
+   * torn, and synced) is safe once there is space: nothing of the refused round was
+   * acknowledged, and no fsync failed. A failed fsync is different: the kernel may have dropped
+   * pages its cache still shows as written (PostgreSQL's fsyncgate), so that stays fenced until
+   * the broker restarts.
+   */
+  get reopenable(): boolean {
+    return this.#fenced !== null && this.#reopenable
   }
 
   #fencedError(): TidewayError {
@@ -885,6 +911,10 @@ export class PartitionLog {
       this.#segments.push(await this.#loadSegment(bases[i]!, nextBase, present, !isLast || cleanShutdown))
     }
     if (this.#segments.length === 0) this.#segments.push(await this.#createSegment(0n))
+    // After a crash the last segment's tail may be written but never synced (it was never
+    // acknowledged): sync it before it becomes readable, so a consumer never sees a record a
+    // power cut could still take back.
+    if (!cleanShutdown) await this.#active.file.datasync()
     this.#logEndOffset = this.#active.nextOffset
     this.#highWatermark = this.#active.nextOffset
   }
@@ -1056,3 +1086,9 @@ function dedupStateFor(config: DedupConfig | undefined): { window: DedupWindow; 
   return config ? { window: new DedupWindow(config), header: Buffer.from(config.header, 'utf8') } : null
 }
 
+/** A write (not an fsync) that the filesystem refused for lack of space. */
+function isNoSpaceOnWrite(err: unknown): boolean {
+  if (!(err instanceof TidewayError) || err.context.phase !== 'write') return false
+  const code = (err.cause as { code?: unknown } | undefined)?.code
+  return code === 'ENOSPC' || code === 'EDQUOT'
+}

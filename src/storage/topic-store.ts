@@ -65,6 +65,8 @@ const CATALOGUE_DIR = '__topics'
 const DELETING_SUFFIX = '.deleting'
 /** A bound on one request's worth of directories and open files; Kafka has none, real topics stay far below. */
 export const MAX_PARTITIONS_PER_TOPIC = 10_000
+/** How often a partition fenced by a full disk tries to reopen (see reopenIfSpace). */
+const REOPEN_INTERVAL_MS = 1_000
 /** Kafka's rule: 1 to 249 of [a-zA-Z0-9._-], and not "." or "..". */
 const LEGAL_NAME = /^[a-zA-Z0-9._-]{1,249}$/
 /** `<topic>-<partition>`: the partition number is the digits after the last '-'. */
@@ -90,6 +92,7 @@ export class TopicStore {
   readonly #defaults: Readonly<Record<string, string>>
   readonly #logger: Logger
   readonly #topics = new Map<string, Topic>()
+  readonly #lastReopen = new Map<string, number>()
   #mutations: Promise<unknown> = Promise.resolve()
   #closed = false
 
@@ -141,6 +144,39 @@ export class TopicStore {
 
   partition(name: string, index: number): PartitionLog | undefined {
     return this.#topics.get(name)?.logs[index]
+  }
+
+  /**
+   * A partition fenced because the disk was full (PartitionLog.reopenable) is closed and opened
+   * again, which recovers it from its files; if the disk is still full, the open fails and the
+   * old, fenced log stays. At most one attempt per partition per REOPEN_INTERVAL_MS, so a
+   * producer retrying against a full disk does not turn into a recovery storm. Resolves true when
+   * the partition takes appends again.
+   */
+  reopenIfSpace(name: string, index: number): Promise<boolean> {
+    const log = this.partition(name, index)
+    if (!log?.reopenable) return Promise.resolve(false)
+    const key = `${name}\u0000${index}`
+    const now = this.#options.clock.monotonicMs()
+    if (now - (this.#lastReopen.get(key) ?? -Infinity) < REOPEN_INTERVAL_MS) return Promise.resolve(false)
+    this.#lastReopen.set(key, now)
+    return this.#serialise(async () => {
+      const topic = this.#topics.get(name)
+      if (!topic || topic.logs[index] !== log) return false
+      // The fenced log keeps serving reads of what was durable while the files are recovered
+      // under it: recovery only cuts bytes past that.
+      let reopened: PartitionLog
+      try {
+        ;[reopened] = (await this.#openLogs(this.#entryOf(topic.info), index, index + 1)) as [PartitionLog]
+      } catch (err) {
+        this.#logger.warn('reopening a partition after a full disk failed (no space yet?); will try again', { topic: name, partition: index, err })
+        return false
+      }
+      topic.logs[index] = reopened
+      await log.close().catch(() => {})
+      this.#logger.info('partition reopened after the disk had space again', { topic: name, partition: index, logEndOffset: reopened.logEndOffset })
+      return true
+    })
   }
 
   createTopic(name: string, options: { partitions: number; configs: Record<string, string> }): Promise<TopicInfo> {

@@ -15,7 +15,8 @@
 // Differences from Kafka: the produce timeout is not applied (we answer when the data is durable
 // rather than guess); a request with several batches for one partition from an idempotent
 // producer is checked batch by batch, so a sequence error in a later batch leaves the earlier
-// ones stored (clients send one batch per partition); transactions are refused.
+// ones stored (clients send one batch per partition); transactions are refused. A partition
+// fenced because the disk was full reopens on a later produce once there is space again.
 import { Produce } from '../../protocol/apis/produce.ts'
 import { ErrorCode, errorName } from '../../protocol/error-codes.ts'
 import { isControlBatch, splitBatches, validateBatch, type BatchHeader } from '../../protocol/record-batch.ts'
@@ -110,6 +111,8 @@ async function producePartition(
     }
   } catch (err) {
     const errorCode = kafkaErrorFor(err, ctx.logger, { topic, partition: index })
+    // A partition fenced by a full disk reopens once there is space; the client's retry finds it.
+    if (errorCode === ErrorCode.KAFKA_STORAGE_ERROR) void broker.topics.reopenIfSpace(topic, index)
     return fail(errorCode, `${errorName(errorCode)}: ${messageOf(err)}`)
   }
 }
