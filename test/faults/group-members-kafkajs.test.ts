@@ -120,6 +120,8 @@ test('KafkaJS group of 3 processes: kill -9 of a member, then of the broker, los
   // restarts (their member ids are unknown to it: they rejoin from scratch).
   await waitFor(() => allCommitted([a, b]), { timeoutMs: 30_000, intervalMs: 200, what: 'survivors to commit everything' })
   const assignmentsBefore = [a.assigned.length, b.assigned.length]
+  const crashes = () => [a, b].reduce((n, m) => n + m.other.filter((e) => e.event === 'crashed').length, 0)
+  const crashesBefore = crashes()
   await broker.kill9()
   const restartedAt = Date.now()
   await broker.start()
@@ -130,7 +132,11 @@ test('KafkaJS group of 3 processes: kill -9 of a member, then of the broker, los
   t.diagnostic(`after the broker crash: ${AFTER_CRASH} more produced, ${all.lost.length} lost in total, ${all.duplicates} processed twice in total`)
   assert.deepEqual(all.violations, [])
   assert.deepEqual(all.lost, [])
-  assert.deepEqual([a.assigned.length, b.assigned.length], assignmentsBefore, 'no rebalance after the broker restart')
+  // KafkaJS itself may give up on a consumer while the broker is down (its fetch manager throws
+  // KafkaJSNoBrokerAvailableError, which it does not retry, and restarts the consumer under a new
+  // member id): then the rebalance is the client's. If no member restarted, none may happen.
+  if (crashes() === crashesBefore) assert.deepEqual([a.assigned.length, b.assigned.length], assignmentsBefore, 'no rebalance after the broker restart')
+  else t.diagnostic(`KafkaJS restarted ${crashes() - crashesBefore} consumer(s) while the broker was down, so the group rebalanced`)
   assert.equal(all.duplicates, phase1.duplicates, 'nothing is read twice because of the broker crash')
   assert.ok([a, b].every((m) => m.alive), 'the surviving members rode out the broker crash')
 
