@@ -506,7 +506,7 @@ export class TidewayConsumer<Body = Buffer | null> {
   #batchable(lane: Lane): boolean {
     if (!consumerContract[this.delivery].transactional || lane.queue.length < 2) return false
     if ((this.#parked.get(laneKey(lane.topic, lane.partition))?.size ?? 0) > 0) return false
-    return lane.queue.slice(0, TRANSACTION_BATCH).every((record) => !record.headers.size || !this.#toMessage(record).retryCount)
+    return lane.queue.slice(0, TRANSACTION_BATCH).every((record) => !isRetryCopy(record))
   }
 
   /**
@@ -740,6 +740,14 @@ export class TidewayConsumer<Body = Buffer | null> {
       await admin.close().catch(() => {})
     }
   }
+}
+
+const RETRY_COUNT_HEADER = Buffer.from(CopyHeader.retryCount)
+
+/** Whether a record is a delayed-retry copy (it carries a retry count), without decoding it. */
+function isRetryCopy(record: Message<Buffer, Buffer, Buffer, Buffer>): boolean {
+  for (const name of record.headers.keys()) if (RETRY_COUNT_HEADER.equals(name)) return true
+  return false
 }
 
 export function createConsumer<Body = Buffer | null>(options: ConsumerOptions<Body>): TidewayConsumer<Body> {
