@@ -12,35 +12,31 @@
 export const FailureKind = { expected: 'expected', transient: 'transient', permanent: 'permanent' } as const
 export type FailureKind = (typeof FailureKind)[keyof typeof FailureKind]
 
-export class ExpectedFailure extends Error {
+/** A failure that says how it is to be treated; the three classes below are the ones to throw. */
+export abstract class ClassifiedFailure extends Error {
+  abstract readonly kind: FailureKind
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = new.target.name
+  }
+}
+
+export class ExpectedFailure extends ClassifiedFailure {
   readonly kind = FailureKind.expected
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = 'ExpectedFailure'
-  }
 }
 
-export class TransientFailure extends Error {
+export class TransientFailure extends ClassifiedFailure {
   readonly kind = FailureKind.transient
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = 'TransientFailure'
-  }
 }
 
-export class PermanentFailure extends Error {
+export class PermanentFailure extends ClassifiedFailure {
   readonly kind = FailureKind.permanent
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = 'PermanentFailure'
-  }
 }
 
 /** An attempt that ran past its time limit: transient. */
 export class AttemptTimeout extends TransientFailure {
   constructor(timeoutMs: number) {
     super(`the attempt did not finish within ${timeoutMs} ms`)
-    this.name = 'AttemptTimeout'
   }
 }
 
@@ -48,7 +44,7 @@ export type Classifier = (err: unknown) => FailureKind
 
 /** The class a thrown value asks for; `fallback` decides for anything that is not ours. */
 export function classifyFailure(err: unknown, fallback: Classifier = () => FailureKind.transient): FailureKind {
-  if (err instanceof ExpectedFailure || err instanceof TransientFailure || err instanceof PermanentFailure) return err.kind
+  if (err instanceof ClassifiedFailure) return err.kind
   return fallback(err)
 }
 
