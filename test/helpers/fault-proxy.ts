@@ -1,8 +1,16 @@
-// A TCP proxy between Kafka clients and a broker that loses answers on command: it forwards bytes
-// both ways, reads the frames to know which response answers which request, and can drop the
-// response to a Produce and cut that connection, so the client never learns whether its batch
-// was stored and must retry it. Clients reach the broker only through the proxy when the broker
-// advertises the proxy's address (`advertisedPort`).
+// A TCP proxy between Kafka clients and a broker that injects network faults on command
+// (research reliability.md §3): it forwards bytes both ways and reads the frames, so it knows
+// which response answers which request. Faults, each with its own knob:
+//   - dropProduceResponseChance: a Produce response is dropped and its connection cut, so the
+//     client cannot know whether its batch was stored and must retry it;
+//   - dropResponseChance: the same for a response to any request;
+//   - cutMidFrameChance: a frame (either direction) is forwarded only in part, then the
+//     connection is cut, so the receiver holds half a request or half a response;
+//   - delayMs / jitterMs: every chunk waits this long (order kept), like a slow or congested link;
+//   - freezeConnections(): the current connections go silent both ways and stay open, with no
+//     FIN or RST: a half-open connection the client must detect by its own timeouts.
+// Clients reach the broker only through the proxy when the broker advertises the proxy's
+// address (`advertisedPort`). A seeded generator makes a run repeatable.
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import { FrameSplitter } from '../../src/protocol/framing.ts'
 
@@ -10,18 +18,34 @@ const PRODUCE = 0
 
 export interface FaultProxyStats {
   connections: number
+  requests: number
   produceRequests: number
-  /** Produce responses dropped (each with its connection cut). */
+  /** Produce responses dropped by dropProduceResponseChance (each with its connection cut). */
   droppedProduceResponses: number
+  /** Responses dropped by dropResponseChance (each with its connection cut). */
+  droppedResponses: number
+  /** Frames forwarded only in part before the connection was cut. */
+  cutMidFrame: number
+  /** Connections left half-open by freezeConnections(). */
+  frozen: number
+}
+
+interface Link {
+  readonly client: Socket
+  readonly upstream: Socket
+  frozen: boolean
 }
 
 export class FaultProxy {
   readonly #server: Server
-  readonly #sockets = new Set<Socket>()
+  readonly #links = new Set<Link>()
   #target: { host: string; port: number } | undefined
-  /** Chance that a Produce response is dropped and its connection cut. */
   dropProduceResponseChance = 0
-  readonly stats: FaultProxyStats = { connections: 0, produceRequests: 0, droppedProduceResponses: 0 }
+  dropResponseChance = 0
+  cutMidFrameChance = 0
+  delayMs = 0
+  jitterMs = 0
+  readonly stats: FaultProxyStats = { connections: 0, requests: 0, produceRequests: 0, droppedProduceResponses: 0, droppedResponses: 0, cutMidFrame: 0, frozen: 0 }
   readonly #random: () => number
 
   private constructor(server: Server, seed: number) {
@@ -57,6 +81,25 @@ export class FaultProxy {
     this.#target = target
   }
 
+  /** Turns every fault off (connections already frozen stay frozen). */
+  calm(): void {
+    this.dropProduceResponseChance = this.dropResponseChance = this.cutMidFrameChance = this.delayMs = this.jitterMs = 0
+  }
+
+  /** Makes every open connection half-open: nothing more is forwarded either way, nothing is closed. */
+  freezeConnections(): number {
+    let count = 0
+    for (const link of this.#links) {
+      if (link.frozen) continue
+      link.frozen = true
+      link.client.pause()
+      link.upstream.pause()
+      count++
+    }
+    this.stats.frozen += count
+    return count
+  }
+
   #accept(client: Socket): void {
     if (!this.#target) {
       client.destroy()
@@ -64,46 +107,90 @@ export class FaultProxy {
     }
     this.stats.connections++
     const upstream = connect(this.#target)
-    this.#sockets.add(client).add(upstream)
+    const link: Link = { client, upstream, frozen: false }
+    this.#links.add(link)
     const cut = () => {
+      this.#links.delete(link)
       client.destroy()
       upstream.destroy()
     }
     for (const s of [client, upstream]) {
       s.on('error', cut)
-      s.on('close', () => {
-        this.#sockets.delete(s)
-        cut()
-      })
+      s.on('close', cut)
     }
+    const toUpstream = this.#sender(link, upstream)
+    const toClient = this.#sender(link, client)
     const produceCorrelations = new Set<number>()
     const requests = new FrameSplitter(256 * 1024 * 1024)
     const responses = new FrameSplitter(256 * 1024 * 1024)
     client.on('data', (chunk: Buffer) => {
+      if (link.frozen) return
       for (const frame of requests.push(chunk)) {
+        this.stats.requests++
         // Request header: api_key int16, api_version int16, correlation_id int32.
         if (frame.readInt16BE(0) === PRODUCE) {
           this.stats.produceRequests++
           produceCorrelations.add(frame.readInt32BE(4))
         }
-        upstream.write(withLength(frame))
+        if (!toUpstream(withLength(frame), cut)) return
       }
     })
     upstream.on('data', (chunk: Buffer) => {
+      if (link.frozen) return
       for (const frame of responses.push(chunk)) {
         const correlationId = frame.readInt32BE(0)
-        if (produceCorrelations.delete(correlationId) && this.#random() < this.dropProduceResponseChance) {
+        const isProduce = produceCorrelations.delete(correlationId)
+        if (isProduce && this.#random() < this.dropProduceResponseChance) {
           this.stats.droppedProduceResponses++
-          cut()
-          return
+          return cut()
         }
-        client.write(withLength(frame))
+        if (this.#random() < this.dropResponseChance) {
+          this.stats.droppedResponses++
+          return cut()
+        }
+        if (!toClient(withLength(frame), cut)) return
       }
     })
   }
 
+  /**
+   * Forwards whole frames to `to`, delayed (in order) and sometimes cut partway. Returns false
+   * once the connection has been cut.
+   */
+  #sender(link: Link, to: Socket): (bytes: Buffer, cut: () => void) => boolean {
+    let lastDue = 0
+    let broken = false
+    return (bytes, cut) => {
+      if (broken) return false
+      let payload = bytes
+      let cutAfter = false
+      if (this.#random() < this.cutMidFrameChance) {
+        payload = bytes.subarray(0, 1 + Math.floor(this.#random() * (bytes.length - 1)))
+        cutAfter = true
+        broken = true
+        this.stats.cutMidFrame++
+      }
+      const deliver = () => {
+        if (link.frozen || to.destroyed) return
+        if (cutAfter) to.write(payload, () => cut())
+        else to.write(payload)
+      }
+      const wait = this.delayMs + this.#random() * this.jitterMs
+      if (wait <= 0 && lastDue <= Date.now()) deliver()
+      else {
+        lastDue = Math.max(Date.now() + wait, lastDue)
+        setTimeout(deliver, lastDue - Date.now())
+      }
+      return !broken
+    }
+  }
+
   async close(): Promise<void> {
-    for (const s of this.#sockets) s.destroy()
+    for (const link of this.#links) {
+      link.client.destroy()
+      link.upstream.destroy()
+    }
+    this.#links.clear()
     await new Promise<void>((resolve) => this.#server.close(() => resolve()))
   }
 }

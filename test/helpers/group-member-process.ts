@@ -5,7 +5,7 @@
 //   owned      {partitions, added, removed} the same after each (librdkafka) assign/revoke callback
 //   generation {assignment, generation} the generation of assignment number `assignment`
 //   record     {partition, offset, value[, assignment]}
-//   committed  {partitions: [[partition, nextOffset], ...]}
+//   committed  {partitions: [[partition, nextOffset], ...][, generation]}
 //   closed     the member left the group cleanly
 // Anything else is kept in `other` for diagnostics.
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -86,7 +86,9 @@ export class MemberProcess {
         })
         break
       case 'committed':
-        for (const [partition, offset] of e.partitions as [number, number][]) this.commits.push({ member, partition, offset, t: e.t })
+        for (const [partition, offset] of e.partitions as [number, number][]) {
+          this.commits.push({ member, partition, offset, t: e.t, ...(typeof e.generation === 'number' ? { generation: e.generation } : {}) })
+        }
         break
       case 'closed':
         this.closedAt = e.t

@@ -7,13 +7,13 @@
 //        the first of those after an assignment reports it)
 //   {"event":"record","partition":P,"offset":O,"value":V,"assignment":A,"t":ms}
 //        (A: how many assigned events came before this record's, minus one)
-//   {"event":"committed","partitions":[[P,nextOffset],...],"t":ms}               (each COMMIT_OFFSETS)
+//   {"event":"committed","partitions":[[P,nextOffset],...],"generation":G,"t":ms} (each COMMIT_OFFSETS)
 //   {"event":"crashed","error":"..."}                                             (consumer gave up)
 // SIGTERM disconnects cleanly (LeaveGroup). It exits by itself after --lifetime-ms, so a test
 // that forgets it cannot leave it running.
 //
 // Usage: node kafkajs_group_member.ts <bootstrap> <topic> <group> [--session-timeout-ms N]
-//        [--sleep-every N] [--lifetime-ms N]
+//        [--sleep-every N] [--lifetime-ms N] [--request-timeout-ms N]
 import { setTimeout as delay } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import kafkajs from 'kafkajs'
@@ -27,6 +27,9 @@ const { positionals, values } = parseArgs({
     // Sleep 1 ms after every N records, so a test can kill a member while it still has work.
     'sleep-every': { type: 'string', default: '0' },
     'lifetime-ms': { type: 'string', default: '240000' },
+    // How long a request may go unanswered before KafkaJS gives up on the connection (its default
+    // is 30 s; network-fault tests with half-open connections use less).
+    'request-timeout-ms': { type: 'string', default: '30000' },
   },
 })
 const [bootstrap, topic, groupId] = positionals
@@ -51,6 +54,7 @@ const kafka = new Kafka({
   },
   // Keep retrying through a broker restart instead of crashing the consumer.
   retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 },
+  requestTimeout: Number(values['request-timeout-ms']),
 })
 const consumer = kafka.consumer({
   groupId,
@@ -78,7 +82,7 @@ consumer.on(consumer.events.COMMIT_OFFSETS, ({ payload }) => {
   const partitions = payload.topics
     .filter((t) => t.topic === topic)
     .flatMap((t) => t.partitions.map((p) => [Number(p.partition), Number(p.offset)]))
-  emit({ event: 'committed', partitions })
+  emit({ event: 'committed', partitions, generation: payload.groupGenerationId })
 })
 consumer.on(consumer.events.CRASH, ({ payload }) => {
   emit({ event: 'crashed', error: String(payload.error), restart: payload.restart })
