@@ -81,6 +81,8 @@ export interface CheckOptions {
   readonly noDuplicates?: boolean
   /** Offsets must be consecutive from each partition's first stored offset. Default true. */
   readonly denseOffsets?: boolean
+  /** Each partition's log start: acknowledged records below it were removed by retention, not lost. */
+  readonly logStart?: ReadonlyMap<number, number>
   /** The consumer group's own history, checked with checkGroupHistory against what is stored. */
   readonly group?: GroupHistory
   /** Generation epochs for the group check (times at which the broker lost its group state). */
@@ -133,6 +135,7 @@ export function checkHistory(history: History, stored: ReadonlyMap<number, reado
   for (const ack of history.acks.values()) {
     const found = copies.get(ack.value)
     if (!found) {
+      if (ack.offset < (options.logStart?.get(ack.partition) ?? 0)) continue // removed by retention
       lost.push(ack.value)
       continue
     }
@@ -245,6 +248,7 @@ export interface SoakTotals {
   crashPoints?: number
   fuzzedInputs?: number
   recordsChecked?: number
+  commitsChecked?: number
   lost?: number
   duplicates?: number
   reorders?: number
