@@ -1,11 +1,12 @@
 // An fsync that fails under a live broker: the produce it covered is answered with the
 // retriable KAFKA_STORAGE_ERROR (never success, never UNKNOWN_SERVER_ERROR), the partition stays
 // fenced even once the disk "recovers" (a failed fsync is never retried into an ack), other
-// partitions keep working, reads keep serving acknowledged data, and a restart recovers.
+// partitions keep working, reads keep serving acknowledged data, the broker logs (once, at error
+// level) which partition is fenced and why, and a restart recovers.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { startBroker } from '../../src/broker/broker.ts'
-import { silentLogger } from '../../src/logger.ts'
+import { jsonLogger, silentLogger } from '../../src/logger.ts'
 import { CreateTopics, Fetch, Produce } from '../../src/protocol/apis/index.ts'
 import { ErrorCode, isRetriable } from '../../src/protocol/error-codes.ts'
 import { buildBatch, valuesOf } from '../helpers/batches.ts'
@@ -36,7 +37,9 @@ async function fetchValues(client: RawClient, topic: string, partition: number):
 test('a failed fsync answers KAFKA_STORAGE_ERROR, fences the partition, and loses nothing acknowledged', { timeout: 60_000 }, async () => {
   const dir = tempDir()
   const io = new FaultyFileIO()
-  let broker = await startBroker({ port: 0, dataDir: dir.path, logger: silentLogger, io })
+  const logLines: Record<string, unknown>[] = []
+  const logger = jsonLogger({ level: 'warn', stream: { write: (line: string) => logLines.push(JSON.parse(line) as Record<string, unknown>) } })
+  let broker = await startBroker({ port: 0, dataDir: dir.path, logger, io })
   try {
     let client = await RawClient.connect(broker.bootstrap)
     const created = await client.request(CreateTopics, 7, {
@@ -50,6 +53,11 @@ test('a failed fsync answers KAFKA_STORAGE_ERROR, fences the partition, and lose
     assert.equal(failed.errorCode, ErrorCode.KAFKA_STORAGE_ERROR)
     assert.ok(isRetriable(failed.errorCode))
     io.failDatasyncAt = Number.POSITIVE_INFINITY
+    // An operator sees which partition is fenced and why, once.
+    const fencing = logLines.filter((l) => l.level === 'error' && String(l.msg).startsWith('storage failure: partition fenced'))
+    assert.equal(fencing.length, 1, JSON.stringify(logLines))
+    assert.deepEqual([fencing[0]!.topic, fencing[0]!.partition], ['fragile', 0])
+    assert.match(JSON.stringify(fencing[0]!.err), /EIO|fsync|datasync/i)
 
     assert.equal((await produce(client, 'fragile', 0, 'after')).errorCode, ErrorCode.KAFKA_STORAGE_ERROR, 'stays fenced')
     assert.equal((await produce(client, 'fragile', 1, 'other')).errorCode, ErrorCode.NONE, 'other partitions work')
