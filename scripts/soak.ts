@@ -56,7 +56,7 @@ for (const file of files) {
       partial = lines.pop()!
       for (const line of lines) {
         addTotals(line)
-        if (/^\s*(ℹ|✔|✖)/.test(line) && !/ℹ (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms)/.test(line)) process.stdout.write(line + '\n')
+        if (/^\s*(ℹ|✔|✖|# )/.test(line) && !/ℹ (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms)/.test(line)) process.stdout.write(line + '\n')
       }
     })
     child.once('exit', resolve)

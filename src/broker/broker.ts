@@ -88,6 +88,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
         maxFrameBytes: config.maxFrameBytes,
         maxInFlight: config.maxInFlightPerConnection,
         idleTimeoutMs: config.idleTimeoutMs,
+        requestReadTimeoutMs: config.requestReadTimeoutMs,
         requestBytes: new RequestBytesBudget(config.maxQueuedRequestBytes),
         warnings: new WarningLimiter(10, () => clock.monotonicMs()),
       },

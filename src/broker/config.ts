@@ -66,7 +66,26 @@ export const brokerOptions = {
   },
   maxConnections: { kind: 'int', default: 10000, doc: 'Open connections allowed; further ones are refused.' },
   idleTimeoutMs: { kind: 'int', default: 600000, doc: 'Close connections idle this long (Kafka: connections.max.idle.ms).' },
+  requestReadTimeoutMs: {
+    kind: 'int',
+    default: 30000,
+    doc:
+      'Close a connection whose request frame has begun to arrive but is not complete this long after (0: never). ' +
+      'Guards against slow-loris clients, which trickle a frame a byte at a time: never idle, so idleTimeoutMs ' +
+      'never closes them, they would hold a connection slot and their buffered bytes for ever. Kafka has no such ' +
+      'guard. 30 s is the default request timeout of Kafka clients (request.timeout.ms, KafkaJS requestTimeout): ' +
+      'a frame still incomplete by then belongs to a request its sender has given up on. Time the broker itself ' +
+      'stops reading a connection (back-pressure) does not count.',
+  },
   maxFetchWaitMs: { kind: 'int', default: 30000, doc: 'Upper bound on a fetch long-poll, whatever the client asks.' },
+  fetchMaxBytes: {
+    kind: 'int',
+    default: 57671680,
+    doc:
+      'Most record bytes one Fetch answer holds, whatever the client asks for (Kafka: fetch.max.bytes, 55 MiB); ' +
+      'the first batch of the first partition with data is returned whole even if it is larger, so a consumer ' +
+      'always makes progress. Bounds the memory each fetch in progress holds.',
+  },
   retentionCheckIntervalMs: { kind: 'int', default: 300000, doc: 'How often retention deletes old segments.' },
   shutdownTimeoutMs: { kind: 'int', default: 10000, doc: 'How long a graceful shutdown waits for in-flight requests.' },
   producerIdExpirationMs: {

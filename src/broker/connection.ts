@@ -1,8 +1,13 @@
 // One client connection. Requests may be pipelined: each frame is dispatched as soon as it is
-// whole, and responses are written strictly in request order (protocol guide, "Network"), so a
-// long-poll fetch is never overtaken by a later request's answer. Limits: the frame size (checked
-// before buffering), the number of outstanding requests (past it we stop reading, which pushes
-// back on the client through TCP), and the bytes waiting to be written.
+// whole (except that a fetch waits for the previous fetch's answer to be written, see
+// #startReady), and responses are written strictly in request order (protocol guide, "Network"),
+// so a long-poll fetch is never overtaken by a later request's answer. Limits: the frame size
+// (checked before buffering), the number of outstanding requests (past it we stop reading, which
+// pushes back on the client through TCP), the bytes waiting to be written (past them we stop
+// reading and start no fetch), and the time a frame may take to arrive once it has begun
+// (requestReadTimeoutMs: a slow-loris client trickling a frame is never idle, so the idle
+// timeout alone would keep it for ever). That clock stops while we ourselves have stopped
+// reading, so back-pressure never closes a connection.
 //
 // A frame we cannot parse closes this connection only; it is logged once with a bounded hex
 // prefix, and no other connection notices.
@@ -18,6 +23,8 @@ export interface ConnectionLimits {
   readonly maxFrameBytes: number
   readonly maxInFlight: number
   readonly idleTimeoutMs: number
+  /** A frame begun but not complete this long after closes the connection; 0: no limit. */
+  readonly requestReadTimeoutMs: number
   /** Shared by all connections: bytes of requests received and not yet answered. */
   readonly requestBytes: RequestBytesBudget
   /** Shared by all connections: keeps bad-input warnings from flooding the log. */
@@ -27,10 +34,14 @@ export interface ConnectionLimits {
 interface Slot {
   done: boolean
   response: Buffer[] | null
+  /** The request, until it is dispatched. */
+  frame: Buffer | null
+  fetch: boolean
 }
 
-/** Stop reading while this many response bytes wait for the socket. */
+/** Stop reading, and start no fetch, while this many response bytes wait for the socket. */
 const WRITE_BACKLOG_LIMIT = 32 * 1024 * 1024
+const FETCH_KEY = 1
 const HEX_PREFIX_BYTES = 32
 
 export class Connection {
@@ -49,6 +60,11 @@ export class Connection {
   /** Request bytes this connection holds against the shared budget. */
   #heldBytes = 0
   #cancelBudgetWait: (() => void) | undefined
+  /** Fetches dispatched whose answers are not yet handed to the socket (at most one). */
+  #fetching = 0
+  /** When the frame now being assembled began to arrive (performance.now()), while we read. */
+  #partialSince: number | undefined
+  #readTimer: NodeJS.Timeout | undefined
 
   constructor(id: number, socket: Socket, handlers: ReadonlyMap<number, HandlerEntry>, limits: ConnectionLimits, logger: Logger) {
     this.id = id
@@ -68,9 +84,58 @@ export class Connection {
       })
     }
     socket.on('data', (chunk: Buffer) => this.#onData(chunk))
-    socket.on('drain', () => this.#maybeResume())
+    socket.on('drain', () => {
+      this.#startReady()
+      this.#maybeResume()
+    })
     socket.on('error', (err) => this.#logger.debug('socket error', { err }))
     socket.on('close', () => this.#onClose())
+  }
+
+  /** Stops reading (back-pressure); the time a partial frame waits meanwhile is not held against it. */
+  #pause(): void {
+    this.#socket.pause()
+    this.#partialSince = undefined
+  }
+
+  #resume(): void {
+    if (!this.#socket.isPaused()) return
+    this.#socket.resume()
+    this.#notePartialFrame(false)
+  }
+
+  /**
+   * Starts the read clock when a frame is left incomplete, and restarts it when frames were just
+   * completed (the limit is per frame, not per connection).
+   */
+  #notePartialFrame(completedFrames: boolean): void {
+    const limit = this.#limits.requestReadTimeoutMs
+    if (limit <= 0 || this.#closed) return
+    if (!this.#splitter.midFrame || this.#socket.isPaused()) {
+      this.#partialSince = undefined
+      return
+    }
+    if (this.#partialSince === undefined || completedFrames) this.#partialSince = performance.now()
+    this.#readTimer ??= setTimeout(() => this.#checkReadTimeout(), limit)
+  }
+
+  #checkReadTimeout(): void {
+    this.#readTimer = undefined
+    if (this.#closed || this.#partialSince === undefined) return
+    const limit = this.#limits.requestReadTimeoutMs
+    const waited = performance.now() - this.#partialSince
+    if (waited < limit) {
+      this.#readTimer = setTimeout(() => this.#checkReadTimeout(), Math.ceil(limit - waited))
+      return
+    }
+    const admitted = this.#limits.warnings.admit()
+    if (admitted) this.#logger.warn('closing connection: request frame not received in time', {
+      ...(admitted.suppressed > 0 ? { suppressedSinceLast: admitted.suppressed } : {}),
+      requestReadTimeoutMs: limit,
+      receivedBytes: this.#splitter.buffered,
+      declaredBytes: this.#splitter.pendingFrameSize,
+    })
+    this.destroy()
   }
 
   get closed(): boolean {
@@ -87,28 +152,48 @@ export class Connection {
       return
     }
     for (const frame of frames) {
-      if (this.#closed) return
-      this.#dispatch(frame)
+      this.#queue.push({ done: false, response: null, frame, fetch: frame.length >= 2 && frame.readInt16BE(0) === FETCH_KEY })
+      this.#limits.requestBytes.take(frame.length)
+      this.#heldBytes += frame.length
     }
-    if (this.#queue.length >= this.#limits.maxInFlight) this.#socket.pause()
+    this.#startReady()
+    if (this.#closed) return
+    if (this.#queue.length >= this.#limits.maxInFlight) this.#pause()
     this.#waitForBudgetIfExhausted()
+    this.#notePartialFrame(frames.length > 0)
   }
 
   #waitForBudgetIfExhausted(): void {
     const budget = this.#limits.requestBytes
     if (!budget.exhausted || this.#cancelBudgetWait || this.#closed) return
-    this.#socket.pause()
+    this.#pause()
     this.#cancelBudgetWait = budget.whenAvailable(() => {
       this.#cancelBudgetWait = undefined
       this.#maybeResume()
     })
   }
 
-  #dispatch(frame: Buffer): void {
-    const slot: Slot = { done: false, response: null }
-    this.#queue.push(slot)
-    this.#limits.requestBytes.take(frame.length)
-    this.#heldBytes += frame.length
+  /**
+   * Dispatches received requests in order. A fetch waits until the previous fetch's answer has
+   * been handed to the socket and the write backlog is below its limit: a fetch answer can be
+   * fetchMaxBytes, and a client that pipelines fetches without reading the answers would
+   * otherwise have all of them built at once. Requests behind a waiting fetch wait too, so they
+   * are still started in the order they came. Clients keep one fetch in flight per connection, so
+   * this costs them nothing.
+   */
+  #startReady(): void {
+    for (const slot of this.#queue) {
+      if (this.#closed) return
+      if (!slot.frame) continue
+      if (slot.fetch && (this.#fetching > 0 || this.#socket.writableLength >= WRITE_BACKLOG_LIMIT)) return
+      const frame = slot.frame
+      slot.frame = null
+      if (slot.fetch) this.#fetching++
+      this.#dispatch(slot, frame)
+    }
+  }
+
+  #dispatch(slot: Slot, frame: Buffer): void {
     const release = () => {
       if (this.#closed) return // #onClose released everything this connection held
       this.#heldBytes -= frame.length
@@ -147,12 +232,14 @@ export class Connection {
     let wrote = false
     while (this.#queue.length > 0 && this.#queue[0]!.done) {
       const slot = this.#queue.shift()!
+      if (slot.fetch) this.#fetching--
       if (!slot.response) continue
       if (!wrote) this.#socket.cork()
       wrote = true
       for (const chunk of slot.response) this.#socket.write(chunk)
     }
     if (wrote) this.#socket.uncork()
+    this.#startReady()
     this.#maybeResume()
     if (this.#queue.length === 0) for (const notify of this.#idle) notify()
   }
@@ -161,9 +248,9 @@ export class Connection {
     if (this.#closed || this.#draining) return
     if (this.#limits.requestBytes.exhausted) return this.#waitForBudgetIfExhausted()
     if (this.#queue.length < this.#limits.maxInFlight && this.#socket.writableLength < WRITE_BACKLOG_LIMIT) {
-      if (this.#socket.isPaused()) this.#socket.resume()
+      this.#resume()
     } else if (this.#socket.writableLength >= WRITE_BACKLOG_LIMIT) {
-      this.#socket.pause()
+      this.#pause()
     }
   }
 
@@ -183,7 +270,7 @@ export class Connection {
   async drain(timeoutMs: number): Promise<void> {
     if (this.#closed) return
     this.#draining = true
-    this.#socket.pause()
+    this.#pause()
     this.#abort.abort()
     if (this.#queue.length > 0) {
       await new Promise<void>((resolve) => {
@@ -214,6 +301,7 @@ export class Connection {
   #onClose(): void {
     if (this.#closed) return
     this.#closed = true
+    clearTimeout(this.#readTimer)
     this.#abort.abort()
     this.#cancelBudgetWait?.()
     this.#limits.requestBytes.release(this.#heldBytes)

@@ -1,5 +1,6 @@
-// The TCP listener: accepts connections up to a limit and, on close, stops accepting, lets
-// every connection finish what it already received (bounded by a timeout), then returns.
+// The TCP listener: accepts connections up to a limit (the ones over it are closed at once and
+// logged, rate-limited) and, on close, stops accepting, lets every connection finish what it
+// already received (bounded by a timeout), then returns.
 
 import { createServer, type Server, type Socket } from 'node:net'
 import type { Logger } from '../logger.ts'
@@ -27,8 +28,13 @@ export class BrokerServer {
       socket.once('close', () => this.#connections.delete(connection))
     })
     this.#server.maxConnections = options.maxConnections
+    // Node accepts and at once closes a connection over the limit; a flood of them shares the
+    // bad-input warning limiter, so it cannot flood the log.
     this.#server.on('drop', (data) => {
+      const admitted = options.limits.warnings.admit()
+      if (!admitted) return
       this.#logger.warn('connection refused: maxConnections reached', {
+        ...(admitted.suppressed > 0 ? { suppressedSinceLast: admitted.suppressed } : {}),
         peer: `${data?.remoteAddress}:${data?.remotePort}`,
         maxConnections: options.maxConnections,
       })

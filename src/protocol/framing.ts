@@ -20,6 +20,16 @@ export class FrameSplitter {
     return this.#buffered
   }
 
+  /** The declared body size of the frame being assembled, or -1 while its size is unread. */
+  get pendingFrameSize(): number {
+    return this.#expected
+  }
+
+  /** True while a frame has begun to arrive (its size prefix, or part of it) and is not complete. */
+  get midFrame(): boolean {
+    return this.#buffered > 0 || this.#expected >= 0
+  }
+
   /**
    * Adds a chunk and returns the frames it completes (bodies without the size prefix).
    * Throws TidewayError TIDEWAY_ERR_FRAME_TOO_LARGE or TIDEWAY_ERR_DECODE for a bad size; the

@@ -16,6 +16,9 @@ export function decodeError(detail: string): TidewayError {
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false })
 
+/** The longest protocol string: an int16 length (Kafka holds compact strings to it too). */
+export const MAX_STRING_BYTES = 0x7fff
+
 export class Reader {
   readonly buf: Buffer
   pos: number
@@ -132,9 +135,18 @@ export class Reader {
     return view
   }
 
+  /**
+   * A string of `n` UTF-8 bytes. Bytes that are not UTF-8 decode to U+FFFD, as in Kafka, and that
+   * takes 3 bytes to write back: a string that would then no longer fit a protocol string is
+   * refused, so whatever is accepted can be answered with (a name echoed, a client id in a
+   * member id).
+   */
   utf8(n: number): string {
     this.need(n, 'string')
     const s = textDecoder.decode(this.buf.subarray(this.pos, this.pos + n))
+    if (n > MAX_STRING_BYTES / 3 && Buffer.byteLength(s, 'utf8') > MAX_STRING_BYTES) {
+      throw decodeError(`string at offset ${this.pos}: ${n} bytes that re-encode to more than ${MAX_STRING_BYTES}`)
+    }
     this.pos += n
     return s
   }

@@ -21,7 +21,7 @@
 //   version that lacks the field is an error unless the field is ignorable (then it is dropped).
 
 import { TidewayError } from '../errors.ts'
-import { Reader, Writer, decodeError } from './primitives.ts'
+import { MAX_STRING_BYTES, Reader, Writer, decodeError } from './primitives.ts'
 
 export type VersionRange = readonly [min: number, max: number]
 
@@ -45,6 +45,8 @@ interface FieldOptions {
   readonly defaultValue: unknown
   readonly ignorable: boolean
   readonly tag: number | undefined
+  /** Text for people (an error message) that is cut to fit rather than fail the response. */
+  readonly clip: boolean
 }
 
 const baseOptions: FieldOptions = {
@@ -55,6 +57,7 @@ const baseOptions: FieldOptions = {
   defaultValue: undefined,
   ignorable: false,
   tag: undefined,
+  clip: false,
 }
 
 /**
@@ -95,6 +98,14 @@ export class Field<Out, In, Optional extends boolean> {
   /** May be silently dropped when encoding a version that lacks it. */
   ignorable(): Field<Out, In, Optional> {
     return this.#with({ ignorable: true })
+  }
+  /**
+   * Human-readable text, such as an error message, that may be cut (ending in "…") to fit the
+   * 32767 bytes a string may hold, rather than fail the whole response. Messages quote what the
+   * request sent, which can itself be that long.
+   */
+  clipped(): Field<Out, In, Optional> {
+    return this.#with({ clip: true })
   }
   /** A KIP-482 tagged field (only ever present in flexible versions). */
   tag(tag: number): Field<Out, In, true> {
@@ -246,6 +257,15 @@ function lengthWriter(flexible: boolean, classicWidth: 16 | 32): (w: Writer, n: 
   return classicWidth === 16 ? (w, n) => w.int16(n) : (w, n) => w.int32(n)
 }
 
+const ELLIPSIS = Buffer.from('…', 'utf8')
+
+/** The longest prefix of `encoded` that ends on a character boundary and leaves room for "…", then "…". */
+function clipUtf8(encoded: Buffer, max: number): Buffer {
+  let end = max - ELLIPSIS.length
+  while (end > 0 && (encoded[end]! & 0xc0) === 0x80) end-- // a continuation byte: back to the character's start
+  return Buffer.concat([encoded.subarray(0, end), ELLIPSIS])
+}
+
 function compileField(f: AnyField, version: number, flexible: boolean): Compiled {
   const nullable = nullableAt(f, version)
   const t = f.type
@@ -259,6 +279,10 @@ function compileField(f: AnyField, version: number, flexible: boolean): Compiled
           const n = readLen(r)
           if (n === -1 && nullable) return null
           if (n < 0) throw decodeError(`string: invalid length ${n}`)
+          // Compact strings too: whatever a request stores (a group id, a config value) can be
+          // answered later in a version whose strings have an int16 length (Kafka's generated
+          // code refuses the same lengths).
+          if (n > MAX_STRING_BYTES) throw decodeError(`string: length ${n} over ${MAX_STRING_BYTES} bytes`)
           return r.utf8(n)
         },
         encode: (w, v, path) => {
@@ -267,8 +291,11 @@ function compileField(f: AnyField, version: number, flexible: boolean): Compiled
             if (v === undefined && !nullable) return writeLen(w, 0)
             return writeLen(w, -1)
           }
-          const encoded = Buffer.from(v as string, 'utf8')
-          if (!flexible && encoded.length > 0x7fff) throw encodeError(path, 'string longer than 32767 bytes')
+          let encoded: Buffer = Buffer.from(v as string, 'utf8')
+          if (encoded.length > MAX_STRING_BYTES) {
+            if (!f.options.clip) throw encodeError(path, `string longer than ${MAX_STRING_BYTES} bytes`)
+            encoded = clipUtf8(encoded, MAX_STRING_BYTES)
+          }
           writeLen(w, encoded.length)
           w.raw(encoded)
         },

@@ -276,7 +276,7 @@ export class GroupCoordinator {
     this.#offsetsRetentionMs = options.offsetsRetentionMs ?? brokerOptions.groupOffsetsRetentionMs.default
     this.#retentionCheckIntervalMs = options.offsetsRetentionCheckIntervalMs ?? brokerOptions.groupOffsetsRetentionCheckIntervalMs.default
     this.#scheduler = options.scheduler
-    this.#newMemberId = options.newMemberId ?? ((clientId) => `${clientId}-${randomUUID()}`)
+    this.#newMemberId = options.newMemberId ?? ((clientId) => `${clientIdPrefix(clientId)}-${randomUUID()}`)
   }
 
   /**
@@ -1250,4 +1250,16 @@ function lastCommitWallMs(offsets: GroupOffsets): number {
   let last = 0
   for (const partitions of offsets.values()) for (const o of partitions.values()) last = Math.max(last, o.commitTimestampMs)
   return last
+}
+
+/** Characters of the client id a member id starts with (Kafka: all of it). */
+const MEMBER_ID_CLIENT_CHARS = 200
+
+/**
+ * Member ids are "<client id>-<uuid>", as Kafka makes them, but with the client id cut short: a
+ * client id may fill a whole protocol string, and the member id must still fit one.
+ */
+function clientIdPrefix(clientId: string): string {
+  if (clientId.length <= MEMBER_ID_CLIENT_CHARS) return clientId
+  return Array.from(clientId.slice(0, 2 * MEMBER_ID_CLIENT_CHARS)).slice(0, MEMBER_ID_CLIENT_CHARS).join('')
 }

@@ -2,6 +2,7 @@
 // total. Existing partitions and their offsets are untouched (keys may map differently after).
 import { CreatePartitions } from '../../protocol/apis/create-partitions.ts'
 import { ErrorCode } from '../../protocol/error-codes.ts'
+import { MAX_PARTITIONS_PER_TOPIC } from '../../storage/topic-store.ts'
 import { kafkaErrorFor, messageOf } from '../error-mapping.ts'
 import { defineHandler, type BrokerServices } from '../handler.ts'
 
@@ -17,6 +18,10 @@ export function createPartitionsHandler(broker: BrokerServices) {
       }
       if (t.count <= info.partitions) {
         fail(ErrorCode.INVALID_PARTITIONS, `topic ${t.name} has ${info.partitions} partitions; the new count must be larger, got ${t.count}`)
+        continue
+      }
+      if (t.count > MAX_PARTITIONS_PER_TOPIC) {
+        fail(ErrorCode.INVALID_PARTITIONS, `a topic may have at most ${MAX_PARTITIONS_PER_TOPIC} partitions, got ${t.count}`)
         continue
       }
       if (t.assignments && t.assignments.some((a) => a.brokerIds.some((id) => id !== broker.config.nodeId))) {

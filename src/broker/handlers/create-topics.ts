@@ -5,6 +5,7 @@ import { CreateTopics } from '../../protocol/apis/create-topics.ts'
 import { ErrorCode } from '../../protocol/error-codes.ts'
 import { isTidewayError } from '../../errors.ts'
 import { parseTopicConfig } from '../../storage/topic-config.ts'
+import { MAX_PARTITIONS_PER_TOPIC } from '../../storage/topic-store.ts'
 import { kafkaErrorFor, messageOf } from '../error-mapping.ts'
 import { defineHandler, type BrokerServices } from '../handler.ts'
 import { describeTopicConfigs } from './describe-configs.ts'
@@ -31,8 +32,8 @@ export function createTopicsHandler(broker: BrokerServices) {
       }
       const partitions =
         t.assignments.length > 0 ? t.assignments.length : t.numPartitions === -1 ? broker.config.defaultPartitions : t.numPartitions
-      if (!Number.isInteger(partitions) || partitions < 1) {
-        topics.push(failure(ErrorCode.INVALID_PARTITIONS, `partition count must be at least 1, got ${t.numPartitions}`))
+      if (!Number.isInteger(partitions) || partitions < 1 || partitions > MAX_PARTITIONS_PER_TOPIC) {
+        topics.push(failure(ErrorCode.INVALID_PARTITIONS, `partition count must be between 1 and ${MAX_PARTITIONS_PER_TOPIC}, got ${partitions}`))
         continue
       }
       const entries: Record<string, string> = {}

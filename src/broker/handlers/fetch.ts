@@ -1,8 +1,9 @@
 // Fetch (key 1), versions 4-12. Reads whole batches starting at the batch that contains the
 // fetch offset (clients skip the records before it), never past the high watermark, so a
 // consumer never sees data a crash could take back. Size limits follow KIP-74: partitions are
-// filled in request order within max_bytes, and the first non-empty partition returns at least
-// one whole batch even if it is larger. Long poll: with fewer than min_bytes available the
+// filled in request order within max_bytes, capped by the broker's fetchMaxBytes (Kafka's
+// fetch.max.bytes) whatever the client asks, and the first non-empty partition returns at least
+// one whole batch even if it is larger. Only what the answer holds is read into memory. Long poll: with fewer than min_bytes available the
 // answer waits up to max_wait_ms (capped by maxFetchWaitMs) for new data, and always answers
 // when the wait ends, even with nothing. No fetch sessions (session id 0: "full fetch" every
 // time, which all clients accept) and no transactions (last stable offset = high watermark).
@@ -32,7 +33,7 @@ export function fetchHandler(broker: BrokerServices) {
 }
 
 async function readAll(broker: BrokerServices, req: FetchRequest, ctx: RequestContext) {
-  let budget = req.maxBytes
+  let budget = Math.min(req.maxBytes, broker.config.fetchMaxBytes)
   let bytes = 0
   let failed = false
   const logs: PartitionLog[] = []

@@ -20,6 +20,6 @@ export const CreatePartitions = api({
   }),
   response: struct({
     throttleTimeMs: int32,
-    results: array(struct({ name: string, errorCode: int16, errorMessage: string.nullable().default(null) })),
+    results: array(struct({ name: string, errorCode: int16, errorMessage: string.nullable().default(null).clipped() })),
   }),
 })

@@ -38,7 +38,7 @@ export const CreateTopics = api({
         name: string,
         topicId: uuid.since(7).ignorable(),
         errorCode: int16,
-        errorMessage: string.since(1).nullable().default(null).ignorable(),
+        errorMessage: string.since(1).nullable().default(null).ignorable().clipped(),
         topicConfigErrorCode: int16.since(5).tag(0).ignorable(),
         numPartitions: int32.since(5).default(-1).ignorable(),
         replicationFactor: int16.since(5).default(-1).ignorable(),

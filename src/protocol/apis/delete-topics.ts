@@ -19,7 +19,7 @@ export const DeleteTopics = api({
         name: string.nullable(6),
         topicId: uuid.since(6).ignorable(),
         errorCode: int16,
-        errorMessage: string.since(5).nullable(5).default(null).ignorable(),
+        errorMessage: string.since(5).nullable(5).default(null).ignorable().clipped(),
       }),
     ),
   }),

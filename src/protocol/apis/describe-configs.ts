@@ -27,7 +27,7 @@ export const DescribeConfigs = api({
     results: array(
       struct({
         errorCode: int16,
-        errorMessage: string.nullable(),
+        errorMessage: string.nullable().clipped(),
         resourceType: int8,
         resourceName: string,
         configs: array(

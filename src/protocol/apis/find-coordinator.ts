@@ -10,7 +10,7 @@ const Coordinator = struct({
   host: string,
   port: int32,
   errorCode: int16,
-  errorMessage: string.nullable(4).default(null).ignorable(),
+  errorMessage: string.nullable(4).default(null).ignorable().clipped(),
 })
 
 export const FindCoordinator = api({
@@ -29,7 +29,7 @@ export const FindCoordinator = api({
   response: struct({
     throttleTimeMs: int32.since(1).ignorable(),
     errorCode: int16.until(3),
-    errorMessage: string.since(1).until(3).nullable(1).ignorable(),
+    errorMessage: string.since(1).until(3).nullable(1).ignorable().clipped(),
     nodeId: int32.until(3),
     host: string.until(3),
     port: int32.until(3),

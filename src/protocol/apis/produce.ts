@@ -9,7 +9,7 @@ const TopicProduceData = struct({ name: string, partitionData: array(PartitionPr
 
 const BatchIndexAndErrorMessage = struct({
   batchIndex: int32,
-  batchIndexErrorMessage: string.nullable().default(null),
+  batchIndexErrorMessage: string.nullable().default(null).clipped(),
 })
 
 const PartitionProduceResponse = struct({
@@ -19,7 +19,7 @@ const PartitionProduceResponse = struct({
   logAppendTimeMs: int64.since(2).default(-1n).ignorable(),
   logStartOffset: int64.since(5).default(-1n).ignorable(),
   recordErrors: array(BatchIndexAndErrorMessage).since(8).ignorable(),
-  errorMessage: string.since(8).nullable(8).default(null).ignorable(),
+  errorMessage: string.since(8).nullable(8).default(null).ignorable().clipped(),
 })
 
 export const Produce = api({

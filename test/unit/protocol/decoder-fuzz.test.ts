@@ -25,6 +25,8 @@ import { readRequestHeader } from '../../../src/protocol/headers.ts'
 import { Reader, Writer } from '../../../src/protocol/primitives.ts'
 import type { Api } from '../../../src/protocol/schema.ts'
 import { TidewayError } from '../../../src/errors.ts'
+import { mutate, RecordingReader } from './mutate.ts'
+import { totalsLine } from '../../helpers/history.ts'
 import { Rng, sampleMessage, seedFor, servedVersions } from './sample.ts'
 
 const seed = seedFor('decoder-fuzz.test.ts', 0x5eed_0003)
@@ -32,33 +34,6 @@ const TOTAL_CASES = Number(process.env.FUZZ_CASES ?? 20000)
 const GUARD = 16
 
 type Side = 'request' | 'response'
-
-/** Records where the decoder read each integer, so mutations can target real length fields. */
-class RecordingReader extends Reader {
-  readonly fields: { at: number; size: number; kind: 'int16' | 'int32' | 'uvarint' }[] = []
-  override int16(): number {
-    const at = this.pos
-    const v = super.int16()
-    this.fields.push({ at, size: 2, kind: 'int16' })
-    return v
-  }
-  override int32(): number {
-    const at = this.pos
-    const v = super.int32()
-    this.fields.push({ at, size: 4, kind: 'int32' })
-    return v
-  }
-  override uvarint(): number {
-    const at = this.pos
-    const v = super.uvarint()
-    this.fields.push({ at, size: this.pos - at, kind: 'uvarint' })
-    return v
-  }
-}
-
-const EXTREME_INT16 = ['7fff', '8000', 'ffff', 'fffe', '0000', '0001']
-const EXTREME_INT32 = ['7fffffff', '80000000', 'ffffffff', 'fffffffe', '00000000', '00010000']
-const EXTREME_UVARINT = ['ffffffff0f', 'ffffffff07', '00', '7f', '8080808080', 'ffffffffff01', '8001']
 
 function encode(api: Api, side: Side, version: number, value: unknown): Buffer {
   const w = new Writer()
@@ -69,42 +44,6 @@ function encode(api: Api, side: Side, version: number, value: unknown): Buffer {
 
 function decode(api: Api, side: Side, version: number, r: Reader): unknown {
   return side === 'request' ? api.decodeRequest(version, r) : api.decodeResponse(version, r)
-}
-
-function mutate(rng: Rng, valid: Buffer, fields: RecordingReader['fields']): { bytes: Buffer; how: string } {
-  const op = rng.int(0, 5)
-  const b = Buffer.from(valid)
-  switch (op) {
-    case 0: {
-      const flips = rng.int(1, 3)
-      for (let i = 0; i < flips && b.length > 0; i++) b[rng.int(0, b.length - 1)]! ^= 1 << rng.int(0, 7)
-      return { bytes: b, how: `${flips} bit flips` }
-    }
-    case 1: {
-      const at = rng.int(0, Math.max(0, b.length - 1))
-      return { bytes: b.subarray(0, at), how: `truncated to ${at}` }
-    }
-    case 2: {
-      const at = rng.int(0, b.length)
-      const extra = rng.bytes(rng.int(1, 4))
-      return { bytes: Buffer.concat([b.subarray(0, at), extra, b.subarray(at)]), how: `inserted ${extra.toString('hex')} at ${at}` }
-    }
-    case 3: {
-      const at = rng.int(0, Math.max(0, b.length - 1))
-      const n = rng.int(1, 4)
-      return { bytes: Buffer.concat([b.subarray(0, at), b.subarray(at + n)]), how: `deleted ${n} at ${at}` }
-    }
-    default: {
-      if (fields.length === 0) return { bytes: b, how: 'unchanged' }
-      const f = rng.pick(fields)
-      const pool = f.kind === 'int16' ? EXTREME_INT16 : f.kind === 'int32' ? EXTREME_INT32 : EXTREME_UVARINT
-      const value = Buffer.from(rng.pick(pool), 'hex')
-      return {
-        bytes: Buffer.concat([b.subarray(0, f.at), value, b.subarray(f.at + f.size)]),
-        how: `${f.kind} at ${f.at} set to ${value.toString('hex')}`,
-      }
-    }
-  }
 }
 
 /**
@@ -272,4 +211,5 @@ test('request headers return a value or TIDEWAY_ERR_DECODE for random and trunca
 test('the fuzz run covered the planned number of cases', { timeout: 30000 }, () => {
   process.stdout.write(`# decoder-fuzz: ${grand.cases} cases over ${codecs.length} codecs, ${grand.decoded} decoded, ${grand.rejected} rejected\n`)
   assert.ok(grand.cases >= TOTAL_CASES, `ran ${grand.cases} cases`)
+  process.stdout.write(`# ${totalsLine({ fuzzedInputs: grand.cases })}\n`)
 })

@@ -67,3 +67,17 @@ test('a truncated frame stays buffered and yields nothing', () => {
   assert.deepEqual(splitter.push(frame(Buffer.from('complete')).subarray(0, 7)), [])
   assert.equal(splitter.buffered, 7 - 4)
 })
+
+test('a frame has begun once its size prefix has arrived, even with no body byte yet', () => {
+  const splitter = new FrameSplitter(1024)
+  assert.equal(splitter.midFrame, false)
+  splitter.push(Buffer.from([0, 0]))
+  assert.equal(splitter.midFrame, true, 'half a size prefix')
+  splitter.push(Buffer.from([0, 3]))
+  assert.equal(splitter.buffered, 0)
+  assert.equal(splitter.midFrame, true, 'the size, no body')
+  assert.equal(splitter.pendingFrameSize, 3)
+  assert.equal(splitter.push(Buffer.from('abc')).length, 1)
+  assert.equal(splitter.midFrame, false)
+  assert.equal(splitter.pendingFrameSize, -1)
+})

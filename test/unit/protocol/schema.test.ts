@@ -192,3 +192,28 @@ test('decoding or encoding a version the API does not serve is refused', { timeo
   assert.throws(() => Probe.decodeRequest(3, new Reader(hex('00000001'))), isCode('TIDEWAY_ERR_DECODE'))
   assert.throws(() => encodeWith((w) => Probe.encodeRequest(3, w, { id: 1 })), isCode('TIDEWAY_ERR_ENCODE'))
 })
+
+test('a string holds at most 32767 bytes in every encoding; clipped text is cut at a character boundary instead', { timeout: 30000 }, () => {
+  const Message = api({
+    key: 9000,
+    name: 'Message',
+    versions: [0, 1],
+    flexibleFrom: 1,
+    request: struct({ name: string }),
+    response: struct({ errorMessage: string.nullable().clipped() }),
+  })
+  const long = 'x' + '日'.repeat(11_000) // 33001 bytes
+  for (const version of [0, 1]) {
+    assert.throws(() => encodeWith((w) => Message.encodeRequest(version, w, { name: long })), isCode('TIDEWAY_ERR_ENCODE'))
+    const r = new Reader(encodeWith((w) => Message.encodeResponse(version, w, { errorMessage: long })))
+    const { errorMessage } = Message.decodeResponse(version, r)
+    assert.ok(errorMessage!.endsWith('…') && long.startsWith(errorMessage!.slice(0, -1)), `v${version}: cut on a character`)
+    assert.ok(Buffer.byteLength(errorMessage!) <= 32767)
+  }
+  // A compact string claiming 32768 bytes (uvarint 32769 = 81 80 02) is refused before it is read.
+  const compact = Buffer.concat([hex('81 80 02'), Buffer.alloc(32768, 0x61)])
+  assert.throws(() => Message.decodeRequest(1, new Reader(compact)), isCode('TIDEWAY_ERR_DECODE'))
+  // 11,000 bytes of bad UTF-8 decode to 33,000 bytes of U+FFFD: too long to echo, refused.
+  const bad = Buffer.concat([hex('2af8'), Buffer.alloc(11_000, 0xff)])
+  assert.throws(() => Message.decodeRequest(0, new Reader(bad)), isCode('TIDEWAY_ERR_DECODE'))
+})
