@@ -1,7 +1,8 @@
 // Network faults between real clients and the broker (research reliability.md §3), through the
 // fault proxy: every chunk delayed with jitter, responses to any request dropped with the
-// connection cut, frames cut in the middle (both directions), and every open connection turned
-// half-open (silent, never closed) once a second. Clients keep their own retries and timeouts.
+// connection cut, requests cut in the middle, and for librdkafka also responses cut in the
+// middle and one open connection turned half-open (silent, never closed) every 1.5 s (KafkaJS
+// survives neither: see unleash). Clients keep their own retries and timeouts.
 // The history checker (test/helpers/history.ts) then compares what the clients were told with
 // what kcat reads back:
 //   - idempotent producers (KafkaJS, librdkafka through python confluent-kafka): nothing lost,
@@ -33,10 +34,20 @@ const SCALE = Number(process.env.NETWORK_FAULT_SCALE ?? 1)
 const PRODUCER_SCRIPT = fileURLToPath(new URL('../integration/clients/confluent_idempotent_producer.py', import.meta.url))
 const MEMBER_SCRIPT = fileURLToPath(new URL('../integration/clients/kafkajs_group_member.ts', import.meta.url))
 
+// KafkaJS lets a rejection escape from its own metadata refresh when a connection is cut under it
+// ("Broker not connected", from BrokerPool.refreshMetadata): a client bug that would fail
+// whichever test runs at the time. Those are counted and reported; any other is a failure.
+const kafkajsLeaks: string[] = []
+const otherRejections: unknown[] = []
+process.on('unhandledRejection', (reason) => {
+  if (String((reason as Error)?.stack ?? '').includes('node_modules/kafkajs/')) kafkajsLeaks.push(String(reason))
+  else otherRejections.push(reason)
+})
+
 const dir = tempDir()
 let proxy: FaultProxy
 let broker: RunningBroker
-let freezer: NodeJS.Timeout | undefined
+let freezer: NodeJS.Timeout | undefined // a timeout, then an interval: clearInterval clears both
 const members: MemberProcess[] = []
 
 before(async () => {
@@ -48,6 +59,8 @@ before(async () => {
   proxy.target = { host: broker.host, port: broker.port }
 })
 after(async () => {
+  if (kafkajsLeaks.length > 0) console.log(`# KafkaJS leaked ${kafkajsLeaks.length} unhandled rejections of its own: ${[...new Set(kafkajsLeaks)].join('; ')}`)
+  assert.deepEqual(otherRejections, [], 'no unhandled rejection outside KafkaJS')
   clearInterval(freezer)
   for (const m of members) m.kill9()
   await proxy?.close()
@@ -57,13 +70,29 @@ after(async () => {
 
 let statsAtUnleash = { droppedResponses: 0, cutMidFrame: 0, frozen: 0, requests: 0, connections: 0 }
 
-function unleash(): void {
+/**
+ * Turns the faults on. Delays, dropped responses and requests cut midway always; for librdkafka
+ * also responses cut midway and half-open connections, which KafkaJS 2.2.4 cannot survive:
+ * - it keeps the part of a response it had when its connection was cut and prepends it to what
+ *   the next connection brings, then throws a RangeError from its socket handler (an uncaught
+ *   exception in the application);
+ * - on a request timeout it keeps the connection and sends the retry down the same silent one,
+ *   until its retries run out (librdkafka closes it and reconnects). Only the broker's idle
+ *   timeout, which closes its side, ends that.
+ */
+function unleash({ librdkafka = false } = {}): void {
   statsAtUnleash = { ...proxy.stats }
   proxy.delayMs = 1
   proxy.jitterMs = 6
   proxy.dropResponseChance = 0.02
-  proxy.cutMidFrameChance = 0.01
-  freezer = setInterval(() => proxy.freezeConnections(), 1000)
+  proxy.cutRequestChance = 0.01
+  proxy.cutResponseChance = librdkafka ? 0.01 : 0
+  if (!librdkafka) return
+  // The first soon after the start, so even a short run sees one.
+  freezer = setTimeout(() => {
+    proxy.freezeConnections(1)
+    freezer = setInterval(() => proxy.freezeConnections(1), 1500)
+  }, 300)
 }
 
 function calm(): void {
@@ -115,6 +144,7 @@ async function connectDespiteFaults(client: { connect(): Promise<void> }): Promi
  */
 async function produceWithKafkaJS(history: History, topic: string, name: string, { idempotent, producers, batches, perBatch }: { idempotent: boolean; producers: number; batches: number; perBatch: number }) {
   let gaveUp = 0
+  const lastErrors: string[] = []
   await Promise.all(
     Array.from({ length: producers }, async (_, k) => {
       const producer = kafkaThroughProxy(`${name}-${k}`).producer({ idempotent, maxInFlightRequests: idempotent ? 1 : undefined, allowAutoTopicCreation: false })
@@ -131,9 +161,17 @@ async function produceWithKafkaJS(history: History, topic: string, name: string,
               break
             } catch (err) {
               gaveUp++
-              if (idempotent || attempt === 20) {
+              if (idempotent || attempt === 30) {
                 for (const value of values) history.failed(value, err)
+                if (!idempotent) lastErrors.push(String(err))
                 return
+              }
+              // A KafkaJS producer can stay broken after such an error ("Broker not connected"
+              // again and again): start it afresh, as a service would.
+              await new Promise((resolve) => setTimeout(resolve, 100))
+              if (attempt % 3 === 0) {
+                await producer.disconnect().catch(() => {})
+                await connectDespiteFaults(producer)
               }
             }
           }
@@ -143,37 +181,37 @@ async function produceWithKafkaJS(history: History, topic: string, name: string,
       }
     }),
   )
-  return { gaveUp }
+  return { gaveUp, lastErrors }
 }
 
-test('KafkaJS idempotent producers through delays, dropped responses, cut frames and half-open connections: exactly once, in order', { timeout: 180_000 }, async (t) => {
+test('KafkaJS idempotent producers through delays, dropped responses and requests cut midway: exactly once, in order', { timeout: 180_000 }, async (t) => {
   const topic = uniqueName('net-idem-js')
   await createTopic(proxy.bootstrap, topic, PARTITIONS)
   const history = new History()
   unleash()
   const before = { ...proxy.stats }
   try {
-    const { gaveUp } = await produceWithKafkaJS(history, topic, 'js', { idempotent: true, producers: 3, batches: 100 * SCALE, perBatch: 20 })
+    const { gaveUp } = await produceWithKafkaJS(history, topic, 'js', { idempotent: true, producers: 3, batches: 300 * SCALE, perBatch: 20 })
     t.diagnostic(`KafkaJS gave up ${gaveUp} times`)
   } finally {
     calm()
   }
   t.diagnostic(faultCounts())
-  assert.ok(proxy.stats.droppedResponses > before.droppedResponses && proxy.stats.cutMidFrame > before.cutMidFrame && proxy.stats.frozen > before.frozen, 'every kind of fault happened')
+  assert.ok(proxy.stats.droppedResponses > before.droppedResponses && proxy.stats.cutMidFrame > before.cutMidFrame, 'responses were dropped and requests cut')
   const report = checkHistory(history, await readStored(topic))
   t.diagnostic(describeReport(report))
   assertClean(report)
-  assert.ok(report.acknowledged >= 3 * 100 * SCALE * 20 * 0.5, `most records acknowledged (${report.acknowledged})`)
+  assert.ok(report.acknowledged >= 3 * 300 * SCALE * 20 * 0.5, `most records acknowledged (${report.acknowledged})`)
   t.diagnostic(totalsLine({ recordsChecked: report.recordsChecked, lost: report.lost.length, duplicates: report.duplicates, reorders: report.reorders.length }))
 })
 
-test('python confluent-kafka idempotent producer through the same faults: exactly once, in order', { timeout: 180_000 }, async (t) => {
+test('python confluent-kafka idempotent producer through those faults, responses cut midway and half-open connections: exactly once, in order', { timeout: 180_000 }, async (t) => {
   requirePythonKafka()
   const topic = uniqueName('net-idem-py')
   await createTopic(proxy.bootstrap, topic, PARTITIONS)
   const count = 10_000 * SCALE
   const history = new History()
-  unleash()
+  unleash({ librdkafka: true })
   let stdout = ''
   let stderr = ''
   const code = await new Promise<number | null>((resolve) => {
@@ -210,8 +248,9 @@ test('a plain producer that retries through the same faults loses nothing; its r
   const history = new History()
   unleash()
   try {
-    const { gaveUp } = await produceWithKafkaJS(history, topic, 'plain', { idempotent: false, producers: 2, batches: 80 * SCALE, perBatch: 20 })
+    const { gaveUp, lastErrors } = await produceWithKafkaJS(history, topic, 'plain', { idempotent: false, producers: 2, batches: 200 * SCALE, perBatch: 20 })
     t.diagnostic(`KafkaJS gave up ${gaveUp} times; the batch was sent again`)
+    assert.deepEqual(lastErrors, [], 'every batch was acknowledged in the end')
   } finally {
     calm()
   }
@@ -219,7 +258,7 @@ test('a plain producer that retries through the same faults loses nothing; its r
   const report = checkHistory(history, await readStored(topic), { noDuplicates: false })
   t.diagnostic(`${describeReport(report)} (${faultCounts()})`)
   assert.deepEqual(report.lost, [])
-  assert.equal(report.acknowledged, 2 * 80 * SCALE * 20)
+  assert.equal(report.acknowledged, 2 * 200 * SCALE * 20)
   assert.deepEqual(report.violations.filter((v) => !v.startsWith('reordered')), [])
 })
 
@@ -233,7 +272,7 @@ test('a consumer group reading and committing through the same faults consumes e
   }
   const history = new History()
   try {
-    await produceWithKafkaJS(history, topic, 'g', { idempotent: true, producers: 2, batches: 60 * SCALE, perBatch: 25 })
+    await produceWithKafkaJS(history, topic, 'g', { idempotent: true, producers: 2, batches: 100 * SCALE, perBatch: 25 })
     const acked = [...history.acks.keys()]
     await waitFor(() => {
       const seen = new Set(members.flatMap((m) => m.records.map((r) => r.value)))

@@ -4,11 +4,11 @@
 //   - dropProduceResponseChance: a Produce response is dropped and its connection cut, so the
 //     client cannot know whether its batch was stored and must retry it;
 //   - dropResponseChance: the same for a response to any request;
-//   - cutMidFrameChance: a frame (either direction) is forwarded only in part, then the
-//     connection is cut, so the receiver holds half a request or half a response;
+//   - cutRequestChance / cutResponseChance: a request (or a response) is forwarded only in
+//     part, then the connection is cut, so the receiver holds half a frame;
 //   - delayMs / jitterMs: every chunk waits this long (order kept), like a slow or congested link;
-//   - freezeConnections(): the current connections go silent both ways and stay open, with no
-//     FIN or RST: a half-open connection the client must detect by its own timeouts.
+//   - freezeConnections(n): n of the current connections (or all) go silent both ways and stay
+//     open, with no FIN or RST: a half-open connection the client must detect by its timeouts.
 // Clients reach the broker only through the proxy when the broker advertises the proxy's
 // address (`advertisedPort`). A seeded generator makes a run repeatable.
 import { createServer, connect, type Server, type Socket } from 'node:net'
@@ -42,7 +42,8 @@ export class FaultProxy {
   #target: { host: string; port: number } | undefined
   dropProduceResponseChance = 0
   dropResponseChance = 0
-  cutMidFrameChance = 0
+  cutRequestChance = 0
+  cutResponseChance = 0
   delayMs = 0
   jitterMs = 0
   readonly stats: FaultProxyStats = { connections: 0, requests: 0, produceRequests: 0, droppedProduceResponses: 0, droppedResponses: 0, cutMidFrame: 0, frozen: 0 }
@@ -83,21 +84,25 @@ export class FaultProxy {
 
   /** Turns every fault off (connections already frozen stay frozen). */
   calm(): void {
-    this.dropProduceResponseChance = this.dropResponseChance = this.cutMidFrameChance = this.delayMs = this.jitterMs = 0
+    this.dropProduceResponseChance = this.dropResponseChance = this.cutRequestChance = this.cutResponseChance = this.delayMs = this.jitterMs = 0
   }
 
-  /** Makes every open connection half-open: nothing more is forwarded either way, nothing is closed. */
-  freezeConnections(): number {
-    let count = 0
-    for (const link of this.#links) {
-      if (link.frozen) continue
-      link.frozen = true
-      link.client.pause()
-      link.upstream.pause()
-      count++
+  /**
+   * Makes open connections half-open: nothing more is forwarded either way, nothing is closed.
+   * `count` picks that many of the live ones at random (default: all of them).
+   */
+  freezeConnections(count = Number.POSITIVE_INFINITY): number {
+    const live = [...this.#links].filter((link) => !link.frozen)
+    let frozen = 0
+    while (live.length > 0 && frozen < count) {
+      const [link] = live.splice(Math.floor(this.#random() * live.length), 1)
+      link!.frozen = true
+      link!.client.pause()
+      link!.upstream.pause()
+      frozen++
     }
-    this.stats.frozen += count
-    return count
+    this.stats.frozen += frozen
+    return frozen
   }
 
   #accept(client: Socket): void {
@@ -118,8 +123,8 @@ export class FaultProxy {
       s.on('error', cut)
       s.on('close', cut)
     }
-    const toUpstream = this.#sender(link, upstream)
-    const toClient = this.#sender(link, client)
+    const toUpstream = this.#sender(link, upstream, () => this.cutRequestChance)
+    const toClient = this.#sender(link, client, () => this.cutResponseChance)
     const produceCorrelations = new Set<number>()
     const requests = new FrameSplitter(256 * 1024 * 1024)
     const responses = new FrameSplitter(256 * 1024 * 1024)
@@ -157,14 +162,14 @@ export class FaultProxy {
    * Forwards whole frames to `to`, delayed (in order) and sometimes cut partway. Returns false
    * once the connection has been cut.
    */
-  #sender(link: Link, to: Socket): (bytes: Buffer, cut: () => void) => boolean {
+  #sender(link: Link, to: Socket, cutChance: () => number): (bytes: Buffer, cut: () => void) => boolean {
     let lastDue = 0
     let broken = false
     return (bytes, cut) => {
       if (broken) return false
       let payload = bytes
       let cutAfter = false
-      if (this.#random() < this.cutMidFrameChance) {
+      if (this.#random() < cutChance()) {
         payload = bytes.subarray(0, 1 + Math.floor(this.#random() * (bytes.length - 1)))
         cutAfter = true
         broken = true
