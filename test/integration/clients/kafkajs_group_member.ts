@@ -8,7 +8,7 @@
 //   {"event":"record","partition":P,"offset":O,"value":V,"assignment":A,"t":ms}
 //        (A: how many assigned events came before this record's, minus one)
 //   {"event":"committed","partitions":[[P,nextOffset],...],"generation":G,"t":ms} (each COMMIT_OFFSETS)
-//   {"event":"crashed","error":"..."}                                             (consumer gave up)
+//   {"event":"crashed","error":"...","restart":R}  (consumer failed; without restart the process exits 4)
 // SIGTERM disconnects cleanly (LeaveGroup). It exits by itself after --lifetime-ms, so a test
 // that forgets it cannot leave it running.
 //
@@ -86,6 +86,9 @@ consumer.on(consumer.events.COMMIT_OFFSETS, ({ payload }) => {
 })
 consumer.on(consumer.events.CRASH, ({ payload }) => {
   emit({ event: 'crashed', error: String(payload.error), restart: payload.restart })
+  // A consumer KafkaJS will not restart is dead: exit, so the test (a supervisor, in production)
+  // sees it and can start another, instead of a live process that consumes nothing.
+  if (!payload.restart) process.exit(4)
 })
 
 let processed = 0
