@@ -144,8 +144,7 @@ test(`kill -9 under produce, consume and commit load, ${CYCLES} cycles: the hist
     // Check after every restart.
     replaceDeadMembers()
     const stored = await readStored()
-    history.reads.splice(0, history.reads.length, ...members.flatMap((m) => m.records))
-    history.commits.splice(0, history.commits.length, ...members.flatMap((m) => m.commits))
+    history.observed(members.flatMap((m) => m.records), members.flatMap((m) => m.commits))
     const report = checkHistory(history, stored)
     t.diagnostic(`cycle ${cycle + 1}/${CYCLES}: ${describeReport(report)}; members ${live.map((m) => `${m.name} read ${m.records.length} in ${m.assigned.length} assignments`).join(', ')}`)
     assertClean(report, `cycle ${cycle + 1}`)
@@ -165,7 +164,7 @@ test(`kill -9 under produce, consume and commit load, ${CYCLES} cycles: the hist
     return storedValues.every((v) => seen.has(v))
   }, { timeoutMs: 60_000 + storedValues.length / 5, intervalMs: 500, what: `the group to consume all ${storedValues.length} stored records` })
   const group = historyOf(members)
-  history.reads.splice(0, history.reads.length, ...group.records)
+  history.observed(group.records, group.commits)
   const report = checkHistory(history, stored, { group })
   const restarts = members.reduce((n, m) => n + m.other.filter((e) => e.event === 'crashed').length, 0)
   t.diagnostic(`final: ${describeReport(report)}; KafkaJS restarted a consumer ${restarts} time(s), ${replaced} member(s) replaced after it gave up on them`)

@@ -282,8 +282,7 @@ test('a consumer group reading and committing through the same faults consumes e
     calm()
   }
   const group = historyOf(members)
-  history.reads.push(...group.records)
-  history.commits.push(...group.commits)
+  history.observed(group.records, group.commits)
   const report = checkHistory(history, await readStored(topic), { group, zombiesPossible: true })
   t.diagnostic(`${describeReport(report)} (${faultCounts()})`)
   assertClean(report)

@@ -50,6 +50,14 @@ export class History {
   /** Commits the broker acknowledged. */
   readonly commits: CommitEvent[] = []
 
+  /** Replaces what consumers read and committed with their reports so far (any size). */
+  observed(reads: Iterable<RecordEvent>, commits: Iterable<CommitEvent> = []): void {
+    this.reads.length = 0
+    this.commits.length = 0
+    for (const r of reads) this.reads.push(r)
+    for (const c of commits) this.commits.push(c)
+  }
+
   sent(producer: string, value: string, partition: number): void {
     assert.ok(!this.sends.has(value), `history: ${value} sent twice by the test itself`)
     this.sends.set(value, { producer, value, partition, t: Date.now() })
