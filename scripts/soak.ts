@@ -1,5 +1,5 @@
 // `npm run soak`: the reliability suite's long versions, run by hand (not in CI): thousands of
-// power-loss crash points, a hundred broker kill -9 cycles under mixed load, offset commits
+// power-loss crash points, 250 broker kill -9 cycles under mixed load, offset commits
 // across crashes, idempotent producers and the SDK's delivery modes across kills, network faults
 // at three times the CI volume, and hundreds of thousands of fuzzed inputs (in-process decoders
 // and a live broker). Each test prints its own figures and one `soak totals {...}` line
@@ -16,7 +16,7 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 const sizes = {
   POWER_LOSS_POINTS: '2000',
   POWER_LOSS_ROUNDS: '250',
-  CRASH_CYCLES: '100',
+  CRASH_CYCLES: '250',
   OFFSET_CRASH_CYCLES: '30',
   NETWORK_FAULT_SCALE: '3',
   FUZZ_CASES: '200000',

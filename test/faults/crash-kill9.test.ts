@@ -13,6 +13,9 @@
 // and a restarted coordinator gives every member it knows a full session timeout again (as
 // Kafka does when it loads a group), so a rebalance waits for a member that is gone until the
 // kills stop. The members are not required to keep up during the kills, only to catch up after.
+// Every CRASH_ROTATE_EVERY cycles (25) the load moves to a fresh topic, group and members, after
+// the old group has caught up and passed its checks, so a soak of hundreds of cycles checks each
+// restart against a bounded history while the broker keeps recovering all the data written so far.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
@@ -28,21 +31,18 @@ import { waitFor } from '../helpers/wait.ts'
 
 const { Kafka, logLevel } = kafkajs
 const CYCLES = Number(process.env.CRASH_CYCLES ?? 6)
+const ROTATE_EVERY = Number(process.env.CRASH_ROTATE_EVERY ?? 25)
 const PARTITIONS = 3
 const PLAIN_SENDERS = 4
 const IDEMPOTENT_BATCH = 10
 const MEMBER_SCRIPT = fileURLToPath(new URL('../integration/clients/kafkajs_group_member.ts', import.meta.url))
-const topic = uniqueName('crash')
-const groupId = uniqueName('crash-group')
 const dir = tempDir('tideway-crash-')
 const broker = new BrokerProcess(dir.path)
 const members: MemberProcess[] = []
-const lifetimeMs = 120_000 + CYCLES * 8_000
 
 before(async () => {
   requireKcat()
   await broker.start()
-  await createTopic(broker.bootstrap, topic, PARTITIONS)
 })
 after(async () => {
   for (const m of members) m.kill9()
@@ -50,18 +50,28 @@ after(async () => {
   dir.remove()
 })
 
-async function readStored(): Promise<Map<number, StoredRecord[]>> {
+/** One topic and the consumer group reading it, for a run of consecutive cycles. */
+interface Round {
+  readonly topic: string
+  readonly groupId: string
+  readonly history: History
+  readonly members: MemberProcess[]
+  live: MemberProcess[]
+  replaced: number
+}
+
+async function readStored(topic: string): Promise<Map<number, StoredRecord[]>> {
   const stored = new Map<number, StoredRecord[]>()
   for (let p = 0; p < PARTITIONS; p++) stored.set(p, await kcatReadPartition(broker.bootstrap, topic, p))
   return stored
 }
 
 /** The group's committed offsets as the broker holds them now. */
-async function committedOffsets(): Promise<Map<number, number>> {
+async function committedOffsets(round: Round): Promise<Map<number, number>> {
   const admin = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 20, initialRetryTime: 100 } }).admin()
   await admin.connect()
   try {
-    const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] })
+    const [offsets] = await admin.fetchOffsets({ groupId: round.groupId, topics: [round.topic] })
     return new Map(offsets!.partitions.map((p) => [p.partition, Number(p.offset)]))
   } finally {
     await admin.disconnect()
@@ -69,38 +79,55 @@ async function committedOffsets(): Promise<Map<number, number>> {
 }
 
 /** The highest commit each partition had acknowledged by time `t`. */
-function acknowledgedCommits(t: number): Map<number, number> {
+function acknowledgedCommits(round: Round, t: number): Map<number, number> {
   const best = new Map<number, number>()
-  for (const c of members.flatMap((m) => m.commits)) {
+  for (const c of round.members.flatMap((m) => m.commits)) {
     if (c.t < t && c.offset > (best.get(c.partition) ?? -1)) best.set(c.partition, c.offset)
   }
   return best
 }
 
 test(`kill -9 under produce, consume and commit load, ${CYCLES} cycles: the history checker finds nothing lost, duplicated or reordered`, { timeout: 120_000 + CYCLES * 20_000 }, async (t) => {
-  const history = new History()
   let seed = Number(process.env.SEED ?? 7)
   const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
-  const startMember = () => {
+  const totals = { recordsChecked: 0, lost: 0, duplicates: 0, reorders: 0 }
+
+  const startMember = (round: Round, cycles: number) => {
+    const lifetimeMs = 120_000 + cycles * 8_000
     const name = `m${members.length + 1}`
-    const member = new MemberProcess(name, process.execPath, [MEMBER_SCRIPT, broker.bootstrap, topic, groupId, '--session-timeout-ms', '10000', '--lifetime-ms', String(lifetimeMs)], lifetimeMs)
+    const member = new MemberProcess(name, process.execPath, [MEMBER_SCRIPT, broker.bootstrap, round.topic, round.groupId, '--session-timeout-ms', '10000', '--lifetime-ms', String(lifetimeMs)], lifetimeMs)
     members.push(member)
+    round.members.push(member)
     return member
   }
-  let live = [startMember(), startMember()]
-  let replaced = 0
   /** A member whose KafkaJS consumer gave up for good has exited: start another, as a supervisor would. */
-  const replaceDeadMembers = () => {
-    for (const dead of live.filter((m) => !m.alive)) {
+  const replaceDeadMembers = (round: Round, cycles: number) => {
+    for (const dead of round.live.filter((m) => !m.alive)) {
       const crash = dead.other.filter((e) => e.event === 'crashed').at(-1)
       t.diagnostic(`member ${dead.name} exited (${dead.child.exitCode ?? dead.child.signalCode}${crash ? `: ${String(crash.error)}` : ''}); starting another`)
-      replaced++
+      round.replaced++
     }
-    live = [...live.filter((m) => m.alive), ...live.filter((m) => !m.alive).map(() => startMember())]
+    round.live = [...round.live.filter((m) => m.alive), ...round.live.filter((m) => !m.alive).map(() => startMember(round, cycles))]
   }
 
-  let recordsChecked = 0
-  for (let cycle = 0; cycle < CYCLES; cycle++) {
+  for (let first = 0; first < CYCLES; first += ROTATE_EVERY) {
+    const cycles = Math.min(ROTATE_EVERY, CYCLES - first)
+    const round: Round = { topic: uniqueName('crash'), groupId: uniqueName('crash-group'), history: new History(), members: [], live: [], replaced: 0 }
+    await createTopic(broker.bootstrap, round.topic, PARTITIONS)
+    round.live = [startMember(round, cycles), startMember(round, cycles)]
+    for (let cycle = first; cycle < first + cycles; cycle++) totals.recordsChecked += await killOnce(round, cycle, cycles)
+    const report = await catchUp(round, cycles)
+    totals.recordsChecked += report.recordsChecked
+    totals.lost += report.lost.length
+    totals.duplicates += report.duplicates
+    totals.reorders += report.reorders.length
+    for (const m of round.members) m.kill9()
+  }
+  t.diagnostic(totalsLine({ cycles: CYCLES, ...totals }))
+
+  /** One cycle on `round`: load, a kill -9 at a random moment, a restart, and the checks. Returns the records checked. */
+  async function killOnce(round: Round, cycle: number, cycles: number): Promise<number> {
+    const { topic, history } = round
     const kafka = (clientId: string, retries: number) =>
       new Kafka({ brokers: [broker.bootstrap], clientId, logLevel: logLevel.NOTHING, retry: { retries, initialRetryTime: 50, maxRetryTime: 500 }, connectionTimeout: 3000, requestTimeout: 10000 })
     const plain = kafka(`plain-${cycle}`, 0).producer({ retry: { retries: 0 }, allowAutoTopicCreation: false })
@@ -142,34 +169,36 @@ test(`kill -9 under produce, consume and commit load, ${CYCLES} cycles: the hist
     await Promise.all([plain.disconnect().catch(() => {}), idempotent.disconnect().catch(() => {})])
 
     // Check after every restart.
-    replaceDeadMembers()
-    const stored = await readStored()
-    history.observed(members.flatMap((m) => m.records), members.flatMap((m) => m.commits))
+    replaceDeadMembers(round, cycles)
+    const stored = await readStored(topic)
+    history.observed(round.members.flatMap((m) => m.records), round.members.flatMap((m) => m.commits))
     const report = checkHistory(history, stored)
-    t.diagnostic(`cycle ${cycle + 1}/${CYCLES}: ${describeReport(report)}; members ${live.map((m) => `${m.name} read ${m.records.length} in ${m.assigned.length} assignments`).join(', ')}`)
+    t.diagnostic(`cycle ${cycle + 1}/${CYCLES} on ${topic}: ${describeReport(report)}; members ${round.live.map((m) => `${m.name} read ${m.records.length} in ${m.assigned.length} assignments`).join(', ')}`)
     assertClean(report, `cycle ${cycle + 1}`)
-    recordsChecked += report.recordsChecked
-    const committed = await committedOffsets()
-    for (const [partition, offset] of acknowledgedCommits(killedAt)) {
+    const committed = await committedOffsets(round)
+    for (const [partition, offset] of acknowledgedCommits(round, killedAt)) {
       assert.ok((committed.get(partition) ?? -1) >= offset, `cycle ${cycle + 1}: partition ${partition} commit ${offset} acknowledged before the kill, broker holds ${committed.get(partition)}`)
     }
+    return report.recordsChecked
   }
 
-  // The group reads everything that is stored, and its own history is clean.
-  const stored = await readStored()
-  const storedValues = [...stored.values()].flatMap((records) => records.map((r) => r.value))
-  await waitFor(() => {
-    replaceDeadMembers()
-    const seen = new Set(members.flatMap((m) => m.records.map((r) => r.value)))
-    return storedValues.every((v) => seen.has(v))
-  }, { timeoutMs: 60_000 + storedValues.length / 5, intervalMs: 500, what: `the group to consume all ${storedValues.length} stored records` })
-  const group = historyOf(members)
-  history.observed(group.records, group.commits)
-  const report = checkHistory(history, stored, { group })
-  const restarts = members.reduce((n, m) => n + m.other.filter((e) => e.event === 'crashed').length, 0)
-  t.diagnostic(`final: ${describeReport(report)}; KafkaJS restarted a consumer ${restarts} time(s), ${replaced} member(s) replaced after it gave up on them`)
-  assertClean(report, 'final')
-  assert.ok(report.acknowledged > CYCLES * 50, `enough acknowledged records to mean something (${report.acknowledged})`)
-  assert.ok(report.failed > 0, 'some sends were cut off by a kill')
-  t.diagnostic(totalsLine({ cycles: CYCLES, recordsChecked: recordsChecked + report.recordsChecked, lost: report.lost.length, duplicates: report.duplicates, reorders: report.reorders.length }))
+  /** The round's group reads everything stored in its topic, and its own history is clean. */
+  async function catchUp(round: Round, cycles: number) {
+    const stored = await readStored(round.topic)
+    const storedValues = [...stored.values()].flatMap((records) => records.map((r) => r.value))
+    await waitFor(() => {
+      replaceDeadMembers(round, cycles)
+      const seen = new Set(round.members.flatMap((m) => m.records.map((r) => r.value)))
+      return storedValues.every((v) => seen.has(v))
+    }, { timeoutMs: 60_000 + storedValues.length / 5, intervalMs: 500, what: `the group to consume all ${storedValues.length} stored records of ${round.topic}` })
+    const group = historyOf(round.members)
+    round.history.observed(group.records, group.commits)
+    const report = checkHistory(round.history, stored, { group })
+    const restarts = round.members.reduce((n, m) => n + m.other.filter((e) => e.event === 'crashed').length, 0)
+    t.diagnostic(`${round.topic} after ${cycles} cycles: ${describeReport(report)}; KafkaJS restarted a consumer ${restarts} time(s), ${round.replaced} member(s) replaced after it gave up on them`)
+    assertClean(report, `${round.topic}, final`)
+    assert.ok(report.acknowledged > cycles * 50, `enough acknowledged records to mean something (${report.acknowledged})`)
+    assert.ok(report.failed > 0, 'some sends were cut off by a kill')
+    return report
+  }
 })
