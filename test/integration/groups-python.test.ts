@@ -11,7 +11,11 @@
 //    the rebalance moved between the survivors are read on from their revocation commits.
 // 2. cooperative-sticky with a kill -9 (members committing after every record,
 //    confluent_member.py), 9,000 records: the same, incrementally: the survivors only gain
-//    partitions, they never give up one they had.
+//    partitions, they never give up one they had. The one exception is librdkafka 2.0.2's bug
+//    #4059 (Debian 12's version; fixed in 2.8.0): a commit sent with the old generation while a
+//    survivor rejoins is refused with ILLEGAL_GENERATION, as Kafka refuses it, and librdkafka then
+//    drops its whole assignment as lost. The test recognises that sequence in the member's own
+//    report and then checks that re-reads are bounded by the refused commits.
 // 3. eager range with a clean close() under load and a 30 s session timeout: the leave starts a
 //    rebalance at once (within a heartbeat interval and a rejoin), every survivor gives up everything
 //    and is assigned anew (eager), and since close() and the revocations commit what was
@@ -73,6 +77,8 @@ async function startGroup(spec: GroupSpec) {
       '--session-timeout-ms', String(spec.sessionTimeoutMs),
       '--sleep-every', '4',
       '--lifetime-ms', String(MEMBER_LIFETIME_MS),
+      // librdkafka's own account of its group protocol, kept in the failure message.
+      ...(spec.script === 'sync' && process.env.RDKAFKA_DEBUG ? ['--debug', process.env.RDKAFKA_DEBUG] : []),
     ], MEMBER_LIFETIME_MS + 5_000)
     members.push(member)
     return member
@@ -122,6 +128,20 @@ function unacknowledged(gone: MemberProcess): number {
   return total
 }
 
+/**
+ * The partitions `m` (confluent_member.py) dropped as lost right after a commit of its own was
+ * refused with ILLEGAL_GENERATION: librdkafka 2.0.2's bug #4059 (see the cooperative test).
+ */
+function lostToRefusedCommit(m: MemberProcess): number[] {
+  const lost: number[] = []
+  let refusedAt = Number.NEGATIVE_INFINITY
+  for (const e of m.other) {
+    if (e.event === 'commit-failed' && String(e.error).includes('ILLEGAL_GENERATION')) refusedAt = e.t
+    if (e.event === 'lost' && e.t - refusedAt <= 1_000) lost.push(...(e.partitions as number[]))
+  }
+  return lost
+}
+
 /** Records `gone` handled that another member handled again. */
 function readAgainAfter(gone: MemberProcess, group: readonly MemberProcess[]): number {
   const mine = new Set(gone.records.map((r) => r.value))
@@ -169,13 +189,22 @@ async function killMidWork(t: TestContext, topic: string, group: readonly [Membe
   // The broker notices c at most a session timeout after c's last heartbeat; the survivors then
   // learn of the rebalance at their next heartbeat (500 ms) and rejoin.
   assert.ok(takeoverMs <= sessionTimeoutMs + 3_000, `takeover took ${takeoverMs} ms`)
-  return async (produced: readonly string[]) => {
+  return async (produced: readonly string[], options: { refusedCommitsRereadable?: boolean } = {}) => {
     const report = await checkGroup(t, group, produced, c, killedAt)
     const again = readAgainAfter(c, group)
     t.diagnostic(`${again} of c's records read again by a or b (bound: ${unacked})`)
     assert.ok(again <= unacked, 'only what c handled without an acknowledged commit is read again')
-    // a and b committed what they handled before giving a partition up (eager revocations).
-    assert.equal(report.duplicates, again, 'nothing a or b handled is read again')
+    if (options.refusedCommitsRereadable) {
+      // A member commits after every record, so what a or b re-read after librdkafka dropped an
+      // assignment as lost (see lostToRefusedCommit) is at most the records whose commit the
+      // broker refused.
+      const refused = a.other.concat(b.other).filter((e) => e.event === 'commit-failed').length
+      t.diagnostic(`${report.duplicates - again} of a's and b's records read again (bound: ${refused} commits refused)`)
+      assert.ok(report.duplicates - again <= refused, 'a and b re-read only records whose commit was refused')
+    } else {
+      // a and b committed what they handled before giving a partition up (eager revocations).
+      assert.equal(report.duplicates, again, 'nothing a or b handled is read again')
+    }
   }
 }
 
@@ -199,11 +228,23 @@ test('cooperative-sticky: after a kill -9 the survivors only gain partitions, an
 
   for (const { m, had, events } of before) {
     const changes = m.owned.slice(events)
-    assert.deepEqual(changes.flatMap((e) => e.removed), [], `${m.name} was asked to give up nothing`)
-    assert.ok(changes.length > 0 && changes.every((e) => e.added.length > 0), `${m.name}'s callbacks only added partitions`)
-    for (const p of had) assert.ok(m.owns.includes(p), `${m.name} kept partition ${p}`)
+    const lost = lostToRefusedCommit(m)
+    const story = () => `${JSON.stringify(changes)}; before: ${had.join(',')}; other events: ${JSON.stringify(m.other.slice(-10))}`
+    if (lost.length > 0) {
+      // librdkafka 2.0.2 (Debian 12) bug #4059, fixed in 2.8.0: a commit it sent with the old
+      // generation while rejoining is refused with ILLEGAL_GENERATION once the new generation
+      // exists (Kafka refuses it the same way), and librdkafka then drops its assignment as
+      // lost. The member is given its partitions back; what it re-reads is bounded below.
+      t.diagnostic(`${m.name} dropped ${lost.join(',')} as lost after a commit refused with ILLEGAL_GENERATION during the rejoin (librdkafka 2.0.2, bug #4059)`)
+      // Having reported no partitions, it may be given others than it had: stickiness is lost too.
+      assert.deepEqual(changes.flatMap((e) => e.removed).sort(), [...lost].sort(), `${m.name} gave up only what librdkafka dropped as lost: ${story()}`)
+      continue
+    }
+    assert.deepEqual(changes.flatMap((e) => e.removed), [], `${m.name} was asked to give up nothing: ${story()}`)
+    assert.ok(changes.length > 0 && changes.every((e) => e.added.length > 0), `${m.name}'s callbacks only added partitions: ${story()}`)
+    for (const p of had) assert.ok(m.owns.includes(p), `${m.name} kept partition ${p}: ${story()}`)
   }
-  await checkRereads([...values('r', 6_000), ...values('after-kill', 3_000)])
+  await checkRereads([...values('r', 6_000), ...values('after-kill', 3_000)], { refusedCommitsRereadable: true })
 })
 
 test('eager range: a member\'s clean close() under load rebalances at once, long before the session timeout', { timeout: 90_000 }, async (t) => {

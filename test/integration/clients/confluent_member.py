@@ -33,6 +33,7 @@ def main():
     parser.add_argument("--sleep-every", type=int, default=0)
     parser.add_argument("--lifetime-ms", type=int, default=240000)
     parser.add_argument("--instance-id", default=None, help="group.instance.id: static membership")
+    parser.add_argument("--debug", default=None, help="librdkafka debug contexts, logged to stderr")
     args = parser.parse_args()
 
     def emit(event, **fields):
@@ -52,6 +53,11 @@ def main():
         owned.difference_update(removed)
         emit("owned", partitions=sorted(owned), added=[], removed=removed)
 
+    def on_lost(consumer, partitions):
+        # librdkafka decided the assignment was lost (a fatal group error), not asked to give it up.
+        emit("lost", partitions=sorted(p.partition for p in partitions))
+        on_revoke(consumer, partitions)
+
     config = {
         "bootstrap.servers": args.bootstrap,
         "group.id": args.group,
@@ -66,8 +72,10 @@ def main():
     }
     if args.instance_id:
         config["group.instance.id"] = args.instance_id
+    if args.debug:
+        config["debug"] = args.debug
     consumer = Consumer(config)
-    consumer.subscribe([args.topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_revoke)
+    consumer.subscribe([args.topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_lost)
 
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
