@@ -1,314 +1,285 @@
-// `npm run bench`: durable produce on Tideway next to this machine's raw-disk limits, in one run,
-// with ratios. Scenarios (1 KiB records, acks=all, the broker in a child process with its default
-// flush policy, fsync before ack):
-//   disk: one fdatasync per 1 KiB record      -> the ceiling for a single synchronous producer
-//   disk: one fdatasync per 64 KiB            -> the ceiling for batched durable writes
-//   tideway: 1 producer, 1 record per request -> compare with the per-record fsync ceiling
-//   tideway: 16 concurrent producers, 1 record per request -> group commit (one fsync serves many)
-//   tideway: 4 producers, 64 records per request -> compare with the 64 KiB ceiling
-//   tideway: the same with idempotent producers   -> the cost of sequence checking
-//   tideway: the same with an idempotency-key header on every record, ordinary topic
-//   tideway: the same on a topic with idempotency-key dedup, every record a new key
-//     -> the cost of opening each batch and remembering its keys (against the row above, which
-//        pays the same client-side header encoding)
-//   tideway: the same keys sent again             -> answering duplicates (nothing is written)
-//   group consume: a 6-partition topic of --group-records 1 KiB records read by a consumer group
-//     of 1 and of 3 @platformatic/kafka members (in this process), from the first record to the
-//     last, with auto-commit; the time to the first record (join + sync) is reported apart
-//   embedded cold start: startBroker() on an empty directory to the first acknowledged produce
-//   sdk end to end per delivery mode (bench/sdk-modes.ts): --sdk-records 1 KiB records produced
-//     and handled into a database balance, at-most-once, at-least-once and exactly-once on a
-//     SQLite file, at-least-once and exactly-once on PostgreSQL
-// Flags: --json (machine-readable), --seconds N (per produce scenario, default 3),
-// --group-records N (default 200000), --sdk-records N (default 5000).
+// `npm run bench`: Tideway side by side with what a user would pick instead, on this machine, in
+// this run, as ratios (absolute figures on a shared machine are noise; ratios measured minutes
+// apart on the same disk are not). Systems, each started privately on a free port and stopped
+// before the next starts, so no two compete for the disk:
+//   tideway flush=always (the default: fsync before ack) and flush=1s
+//   NATS JetStream, sync_interval: always and its default (bench/systems/jetstream.ts)
+//   Redis Streams, appendfsync always and everysec (bench/systems/redis-streams.ts)
+// and the disk itself: one fdatasync per 1 KiB record, and one per 64 KiB.
+// Scenarios (bench/systems/types.ts), 1 KiB records unless said:
+//   1 produce, one record per request, waiting for each ack (1 KiB and 100 B)
+//   2 produce pipelined, up to 256 records unacknowledged (1 KiB and 100 B)
+//   3 end to end at a fixed rate (1,000 and 10,000 records/s), send to receipt
+//   4 replay of 1,000,000 records from the first
+//   5 a consumer group of 3 members
+//   6 an exactly-once consumer: effect and dedup row in one transaction, SQLite and PostgreSQL
+// Scenarios 1-3 run on every system; 4-6 read, and the read path does not depend on the flush
+// setting, so they run once per system on its relaxed variant (which fills the log faster).
+// kcat (librdkafka) also produces to and replays from Tideway, to show what the broker does when
+// the client is not the bottleneck. Then Tideway's own features against plain produce, the SDK's
+// delivery modes end to end, and the embedded broker's cold start.
+// Flags: --json (machine-readable), --quick (a short smoke run, what CI executes: it checks the
+// bench runs, never its speed), --chart (writes docs/bench.svg from this run), --only a,b
+// (systems whose name contains a or b).
 
-import { open, rm, mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { Admin, Consumer, MessagesStreamModes, Producer } from '@platformatic/kafka'
-import { startBroker } from '../src/broker/broker.ts'
-import { silentLogger } from '../src/logger.ts'
 import { BrokerProcess } from '../test/helpers/broker-process.ts'
+import { renderChart } from './chart.ts'
+import { fdatasyncLoop } from './disk.ts'
+import { batchedProduce, coldStart, createDedupTopic } from './features.ts'
+import { ratio, round, summarise, type Summary } from './measure.ts'
 import { deliveryModeRun, type ModeResult } from './sdk-modes.ts'
+import { jetstream } from './systems/jetstream.ts'
+import { redisStreams } from './systems/redis-streams.ts'
+import { tideway, type TidewayUnderTest } from './systems/tideway.ts'
+import type { SystemUnderTest } from './systems/types.ts'
 
 const { values: flags } = parseArgs({
   options: {
     json: { type: 'boolean', default: false },
-    seconds: { type: 'string', default: '3' },
-    'group-records': { type: 'string', default: '200000' },
-    'sdk-records': { type: 'string', default: '5000' },
+    quick: { type: 'boolean', default: false },
+    chart: { type: 'boolean', default: false },
+    only: { type: 'string' },
   },
 })
-const SDK_RECORDS = Number(flags['sdk-records'])
-const SECONDS = Number(flags.seconds)
-const GROUP_RECORDS = Number(flags['group-records'])
-const GROUP_PARTITIONS = 6
-const RECORD = Buffer.alloc(1024, 'x')
 
-interface Result {
-  name: string
-  records: number
-  seconds: number
-  recordsPerSec: number
-  mbPerSec: number
-  p50Ms?: number
-  p99Ms?: number
+const SIZES = flags.quick
+  ? { seconds: 0.5, e2eSeconds: 1, rates: [200], replayRecords: 5_000, groupRecords: 5_000, eosRecords: 300, kcatRecords: 5_000, sdkRecords: 300, coldRuns: 1, inFlight: 256 }
+  : { seconds: 3, e2eSeconds: 5, rates: [1_000, 10_000], replayRecords: 1_000_000, groupRecords: 200_000, eosRecords: 5_000, kcatRecords: 300_000, sdkRecords: 5_000, coldRuns: 5, inFlight: 256 }
+const RECORD_SIZES = [1024, 100] as const
+const GROUP_MEMBERS = 3
+
+/** One system's row in one scenario. */
+interface Row extends Summary {
+  readonly system: string
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+interface Scenario {
+  readonly id: string
+  readonly title: string
+  readonly rows: Row[]
 }
 
-function summarise(name: string, records: number, bytes: number, elapsedMs: number, latencies?: number[]): Result {
-  const seconds = elapsedMs / 1000
-  const sorted = latencies ? [...latencies].sort((a, b) => a - b) : undefined
-  return {
-    name,
-    records,
-    seconds: round(seconds),
-    recordsPerSec: Math.round(records / seconds),
-    mbPerSec: round(bytes / seconds / (1024 * 1024)),
-    ...(sorted ? { p50Ms: round(percentile(sorted, 50)), p99Ms: round(percentile(sorted, 99)) } : {}),
-  }
+interface Plan {
+  readonly system: SystemUnderTest
+  /** Also runs the read scenarios (4-6): one variant per product. */
+  readonly reads: boolean
 }
 
-const round = (n: number) => Math.round(n * 100) / 100
-
-async function rawDisk(dir: string, bytesPerSync: number): Promise<Result> {
-  const file = await open(join(dir, `raw-${bytesPerSync}.dat`), 'w')
-  const chunk = Buffer.alloc(bytesPerSync, 'x')
-  const latencies: number[] = []
-  let position = 0
-  const start = performance.now()
-  while (performance.now() - start < SECONDS * 1000) {
-    const t0 = performance.now()
-    await file.write(chunk, 0, chunk.length, position)
-    await file.datasync()
-    latencies.push(performance.now() - t0)
-    position += chunk.length
-  }
-  const elapsed = performance.now() - start
-  await file.close()
-  const records = (latencies.length * bytesPerSync) / 1024
-  return summarise(`disk: fdatasync per ${bytesPerSync / 1024} KiB`, records, position, elapsed, latencies)
+function plans(): Plan[] {
+  const all: Plan[] = [
+    { system: tideway({ flush: 'always' }), reads: false },
+    { system: tideway({ flush: 'interval' }), reads: true },
+    { system: jetstream({ sync: 'always' }), reads: false },
+    { system: jetstream({ sync: 'default' }), reads: true },
+    { system: redisStreams({ appendfsync: 'always' }), reads: false },
+    { system: redisStreams({ appendfsync: 'everysec' }), reads: true },
+  ]
+  if (!flags.only) return all
+  const wanted = flags.only.split(',')
+  return all.filter((p) => wanted.some((w) => p.system.name.includes(w)))
 }
 
-interface ProduceOptions {
-  idempotent?: boolean
-  /** Give every record an `idempotency-key` header: `new` keys, or the keys of an earlier run `again`. */
-  keys?: 'new' | 'again'
+const scenarios = new Map<string, Scenario>()
+function record(id: string, title: string, system: string, summary: Summary): void {
+  let scenario = scenarios.get(id)
+  if (!scenario) scenarios.set(id, (scenario = { id, title, rows: [] }))
+  scenario.rows.push({ system, ...summary })
 }
 
-/** Keys handed out by the `new` runs, replayed in order by the `again` runs. */
-const sentKeys: string[] = []
-
-async function tidewayProduce(bootstrap: string, topic: string, producers: number, perRequest: number, name: string, options: ProduceOptions = {}): Promise<Result> {
-  const { idempotent = false, keys } = options
-  const clients = Array.from({ length: producers }, (_, i) => new Producer({ clientId: `bench-${i}`, bootstrapBrokers: [bootstrap], acks: -1, autocreateTopics: true, idempotent }))
-  const plain = Array.from({ length: perRequest }, () => ({ topic, value: RECORD, partition: 0 }))
-  let replayed = 0
-  const nextMessages = () => {
-    if (!keys) return plain
-    return plain.map((m) => {
-      let key: string
-      if (keys === 'new') sentKeys.push((key = `bench-key-${sentKeys.length}`))
-      else key = sentKeys[replayed++ % sentKeys.length]!
-      // A Map: platformatic 2.12's send() never settles when headers are a plain object.
-      return { ...m, headers: new Map([[Buffer.from('idempotency-key'), Buffer.from(key)]]) }
-    })
-  }
-  // Warm up connections and metadata outside the measurement.
-  await Promise.all(clients.map((c) => c.send({ messages: [{ topic, value: RECORD, partition: 0 }], acks: -1 })))
-  const latencies: number[] = []
-  let requests = 0
-  const start = performance.now()
-  await Promise.all(
-    clients.map(async (client) => {
-      while (performance.now() - start < SECONDS * 1000) {
-        const messages = nextMessages()
-        const t0 = performance.now()
-        await client.send({ messages, acks: -1 })
-        latencies.push(performance.now() - t0)
-        requests++
-      }
-    }),
-  )
-  const elapsed = performance.now() - start
-  await Promise.all(clients.map((c) => c.close()))
-  const records = requests * perRequest
-  return summarise(name, records, records * RECORD.length, elapsed, latencies)
+function progress(text: string): void {
+  if (!flags.json) process.stderr.write(`… ${text}\n`)
 }
 
-/** A one-partition topic with idempotency-key dedup, its window large enough for every bench key. */
-async function createDedupTopic(bootstrap: string, topic: string): Promise<void> {
-  const admin = new Admin({ clientId: 'bench-admin', bootstrapBrokers: [bootstrap] })
+async function runSystem({ system, reads }: Plan, described: { name: string; setup: string }[]): Promise<void> {
+  progress(`${system.name}: starting`)
+  await system.start()
   try {
-    await admin.createTopics({
-      topics: [topic],
-      partitions: 1,
-      configs: [
-        { name: 'tideway.dedup.enable', value: 'true' },
-        { name: 'tideway.dedup.window.records', value: '10000000' },
-      ],
-    })
-  } finally {
-    await admin.close()
-  }
-}
-
-/** Fills a GROUP_PARTITIONS-partition topic with GROUP_RECORDS records, 64 per request. */
-async function fillGroupTopic(bootstrap: string, topic: string): Promise<void> {
-  const producer = new Producer({ clientId: 'bench-fill', bootstrapBrokers: [bootstrap], acks: -1, autocreateTopics: true })
-  try {
-    const inFlight: Promise<unknown>[] = []
-    for (let sent = 0; sent < GROUP_RECORDS; sent += 64) {
-      const count = Math.min(64, GROUP_RECORDS - sent)
-      const partition = (sent / 64) % GROUP_PARTITIONS
-      inFlight.push(producer.send({ messages: Array.from({ length: count }, () => ({ topic, value: RECORD, partition })), acks: -1 }))
-      if (inFlight.length >= 8) await inFlight.shift()
+    described.push({ name: system.name, setup: system.describe() })
+    const { seconds, inFlight } = SIZES
+    for (const recordBytes of RECORD_SIZES) {
+      const size = recordBytes === 1024 ? '1 KiB' : `${recordBytes} B`
+      progress(`${system.name}: produce ${size}`)
+      record(`produce-one-${recordBytes}`, `1. produce, one ${size} record per request, waiting for each ack`, system.name, summarise(await system.produceOneAtATime({ recordBytes, seconds })))
+      record(`produce-pipelined-${recordBytes}`, `2. produce, ${size} records, up to ${inFlight} unacknowledged`, system.name, summarise(await system.producePipelined({ recordBytes, seconds, inFlight })))
     }
-    await Promise.all(inFlight)
+    for (const ratePerSec of SIZES.rates) {
+      progress(`${system.name}: end to end at ${ratePerSec}/s`)
+      record(`e2e-${ratePerSec}`, `3. end to end at ${ratePerSec.toLocaleString('en')} records/s (send to receipt)`, system.name, summarise(await system.endToEnd({ recordBytes: 1024, ratePerSec, seconds: SIZES.e2eSeconds })))
+    }
+    if (!reads) return
+    const product = system.name.split(' ')[0]!
+    progress(`${system.name}: replay of ${SIZES.replayRecords}`)
+    record('replay', `4. replay of ${SIZES.replayRecords.toLocaleString('en')} records from the first`, product, summarise(await system.replay({ recordBytes: 1024, records: SIZES.replayRecords })))
+    progress(`${system.name}: group of ${GROUP_MEMBERS}`)
+    record('group', `5. consumer group of ${GROUP_MEMBERS} members, ${SIZES.groupRecords.toLocaleString('en')} records`, product, summarise(await system.groupConsume({ recordBytes: 1024, records: SIZES.groupRecords, members: GROUP_MEMBERS })))
+    for (const store of ['sqlite', 'postgres'] as const) {
+      progress(`${system.name}: exactly-once consumer on ${store}`)
+      record(`eos-${store}`, `6. exactly-once consumer, ${store === 'sqlite' ? 'SQLite' : 'PostgreSQL'}, ${SIZES.eosRecords.toLocaleString('en')} records`, product, summarise(await system.exactlyOnceConsume({ recordBytes: 1024, records: SIZES.eosRecords, store })))
+    }
+    if (system.name.startsWith('tideway')) await kcatRows(system as TidewayUnderTest)
   } finally {
-    await producer.close()
+    await system.stop()
   }
 }
 
-async function groupConsume(bootstrap: string, topic: string, members: number): Promise<Result & { firstRecordMs: number; readTwice: number }> {
-  const groupId = `bench-group-${members}-${Date.now()}`
-  const consumers = Array.from({ length: members }, (_, i) => new Consumer({ clientId: `bench-member-${i}`, groupId, bootstrapBrokers: [bootstrap], maxWaitTime: 100 }))
-  // Records arrive in offset order per partition: one read at or below the highest offset seen is
-  // a repeat (after a rebalance) and does not count.
-  const highest = new Array<bigint>(GROUP_PARTITIONS).fill(-1n)
-  let unique = 0
-  let received = 0
-  let firstAt = 0
-  let lastAt = 0
-  const t0 = performance.now()
+async function kcatRows(system: TidewayUnderTest): Promise<void> {
+  progress('tideway: kcat produce and replay')
+  record('kcat', `kcat (librdkafka) against Tideway, ${SIZES.kcatRecords.toLocaleString('en')} 1 KiB records`, 'produce, acks=all', summarise(await system.kcatProduce(1024, SIZES.kcatRecords)))
+  record('kcat', '', 'replay from the first', summarise(await system.kcatReplay(1024, SIZES.kcatRecords)))
+}
+
+interface Features {
+  readonly rows: Row[]
+  readonly coldStart: { medianMs: number; samplesMs: number[] }
+  readonly modes: ModeResult[]
+}
+
+/** Tideway's own features against plain batched produce, the SDK's modes, and cold start. */
+async function tidewayFeatures(dir: string): Promise<Features> {
+  const broker = new BrokerProcess(join(dir, 'features'))
+  await broker.start()
+  const rows: Row[] = []
   try {
-    await new Promise<void>((resolve, reject) => {
-      for (const consumer of consumers) {
-        consumer.consume({ topics: [topic], mode: MessagesStreamModes.EARLIEST, autocommit: 1000 }).then((stream) => {
-          stream.on('data', (message: { partition: number; offset: bigint }) => {
-            if (received++ === 0) firstAt = performance.now()
-            if (message.offset > highest[message.partition]!) {
-              highest[message.partition] = message.offset
-              unique++
-            }
-            if (unique === GROUP_RECORDS && lastAt === 0) {
-              lastAt = performance.now()
-              resolve()
-            }
-          })
-          stream.on('error', reject)
-        }, reject)
-      }
-    })
-  } finally {
-    await Promise.all(consumers.map((c) => c.close(true)))
-  }
-  const result = summarise(`tideway: group consume, ${members} member${members > 1 ? 's' : ''}`, unique, unique * RECORD.length, lastAt - firstAt)
-  return { ...result, firstRecordMs: round(firstAt - t0), readTwice: received - unique }
-}
-
-async function coldStart(runs: number): Promise<{ name: string; medianMs: number; samplesMs: number[] }> {
-  const samples: number[] = []
-  for (let i = 0; i < runs; i++) {
-    const dir = await mkdtemp(join(tmpdir(), 'tideway-bench-cold-'))
-    const t0 = performance.now()
-    const broker = await startBroker({ port: 0, dataDir: dir, logger: silentLogger })
-    const producer = new Producer({ clientId: 'bench-cold', bootstrapBrokers: [broker.bootstrap], acks: -1, autocreateTopics: true })
-    await producer.send({ messages: [{ topic: 'cold', value: RECORD }], acks: -1 })
-    samples.push(round(performance.now() - t0))
-    await producer.close()
-    await broker.close()
-    await rm(dir, { recursive: true, force: true })
-  }
-  const sorted = [...samples].sort((a, b) => a - b)
-  return { name: 'embedded cold start to first acknowledged produce', medianMs: sorted[Math.floor(sorted.length / 2)]!, samplesMs: samples }
-}
-
-async function main() {
-  const dir = await mkdtemp(join(tmpdir(), 'tideway-bench-'))
-  const broker = new BrokerProcess(join(dir, 'broker'))
-  try {
-    const diskPerRecord = await rawDisk(dir, 1024)
-    const diskBatched = await rawDisk(dir, 64 * 1024)
-    await broker.start()
-    const topic = 'bench-1k'
-    const single = await tidewayProduce(broker.bootstrap, topic, 1, 1, 'tideway: 1 producer, 1 record/request')
-    const concurrent = await tidewayProduce(broker.bootstrap, topic, 16, 1, 'tideway: 16 producers, 1 record/request')
-    const batched = await tidewayProduce(broker.bootstrap, topic, 4, 64, 'tideway: 4 producers, 64 records/request')
-    const idempotent = await tidewayProduce(broker.bootstrap, topic, 4, 64, 'tideway: same, idempotent producers', { idempotent: true })
-    const headered = await tidewayProduce(broker.bootstrap, 'bench-headers', 4, 64, 'tideway: same + key headers, no dedup', { idempotent: true, keys: 'new' })
-    sentKeys.length = 0
+    const seconds = SIZES.seconds
+    progress('tideway features')
+    const row = async (system: string, run: Promise<Parameters<typeof summarise>[0]>) => rows.push({ system, ...summarise(await run) })
+    await row('plain batched (4 producers, 64 per request)', batchedProduce(broker.bootstrap, 'bench-plain', { seconds }))
+    await row('idempotent producers', batchedProduce(broker.bootstrap, 'bench-plain', { seconds, idempotent: true }))
+    await row('key headers, ordinary topic', batchedProduce(broker.bootstrap, 'bench-headers', { seconds, idempotent: true, keys: 'new' }))
     await createDedupTopic(broker.bootstrap, 'bench-keyed')
-    const keyed = await tidewayProduce(broker.bootstrap, 'bench-keyed', 4, 64, 'tideway: same + key dedup, new keys', { idempotent: true, keys: 'new' })
-    const resent = await tidewayProduce(broker.bootstrap, 'bench-keyed', 4, 64, 'tideway: same + key dedup, keys resent', { idempotent: true, keys: 'again' })
-    await fillGroupTopic(broker.bootstrap, 'bench-group')
-    const group1 = await groupConsume(broker.bootstrap, 'bench-group', 1)
-    const group3 = await groupConsume(broker.bootstrap, 'bench-group', 3)
+    await row('key headers, dedup topic, new keys', batchedProduce(broker.bootstrap, 'bench-keyed', { seconds, idempotent: true, keys: 'new' }))
+    await row('the same keys sent again', batchedProduce(broker.bootstrap, 'bench-keyed', { seconds, idempotent: true, keys: 'again' }))
     const modes: ModeResult[] = []
     for (const [delivery, db] of [['at-most-once', 'sqlite'], ['at-least-once', 'sqlite'], ['exactly-once', 'sqlite'], ['at-least-once', 'postgres'], ['exactly-once', 'postgres']] as const) {
-      modes.push(await deliveryModeRun(broker.bootstrap, dir, delivery, db, SDK_RECORDS))
+      progress(`sdk ${delivery} on ${db}`)
+      modes.push(await deliveryModeRun(broker.bootstrap, dir, delivery, db, SIZES.sdkRecords))
     }
     await broker.stop()
-    const cold = await coldStart(5)
+    progress('cold start')
+    return { rows, modes, coldStart: await coldStart(SIZES.coldRuns) }
+  } finally {
+    await broker.kill9()
+  }
+}
 
-    const ratios = {
-      singleVsDiskPerRecord: round(single.recordsPerSec / diskPerRecord.recordsPerSec),
-      concurrentVsDiskPerRecord: round(concurrent.recordsPerSec / diskPerRecord.recordsPerSec),
-      batchedVsDisk64KiB: round(batched.mbPerSec / diskBatched.mbPerSec),
-      group3VsGroup1: round(group3.recordsPerSec / group1.recordsPerSec),
-      idempotentVsPlain: round(idempotent.recordsPerSec / batched.recordsPerSec),
-      keyDedupVsPlain: round(keyed.recordsPerSec / batched.recordsPerSec),
-      keyDedupVsSameHeaders: round(keyed.recordsPerSec / headered.recordsPerSec),
-      keysResentVsPlain: round(resent.recordsPerSec / batched.recordsPerSec),
-      exactlyVsAtLeastOnceSqlite: round(modes[2]!.recordsPerSec / modes[1]!.recordsPerSec),
-      exactlyVsAtLeastOncePostgres: round(modes[4]!.recordsPerSec / modes[3]!.recordsPerSec),
+const find = (id: string, system: string) => scenarios.get(id)?.rows.find((r) => r.system === system)
+
+function ratios(disk: { perRecord: Summary; per64KiB: Summary }) {
+  const t = 'tideway flush=always'
+  const tRelaxed = 'tideway flush=1s'
+  const through = (id: string, a: string, b: string) => ratio(find(id, a)?.recordsPerSec, find(id, b)?.recordsPerSec)
+  const replay = find('replay', 'tideway')
+  return {
+    durable: {
+      pipelinedVsJetStreamAlways: through('produce-pipelined-1024', t, 'jetstream sync=always'),
+      pipelinedVsRedisAlways: through('produce-pipelined-1024', t, 'redis appendfsync=always'),
+      oneAtATimeVsJetStreamAlways: through('produce-one-1024', t, 'jetstream sync=always'),
+      oneAtATimeVsRedisAlways: through('produce-one-1024', t, 'redis appendfsync=always'),
+      pipelined100BVsJetStreamAlways: through('produce-pipelined-100', t, 'jetstream sync=always'),
+      pipelinedMBVsDisk64KiB: ratio(find('produce-pipelined-1024', t)?.mbPerSec, disk.per64KiB.mbPerSec),
+      oneAtATimeP99VsDiskP99: ratio(find('produce-one-1024', t)?.p99Ms, disk.perRecord.p99Ms),
+      oneAtATimeVsDiskPerRecord: ratio(find('produce-one-1024', t)?.recordsPerSec, disk.perRecord.recordsPerSec),
+    },
+    relaxed: {
+      pipelinedVsJetStreamDefault: through('produce-pipelined-1024', tRelaxed, 'jetstream sync=default'),
+      pipelinedVsRedisEverysec: through('produce-pipelined-1024', tRelaxed, 'redis appendfsync=everysec'),
+    },
+    reads: {
+      replayVsJetStream: through('replay', 'tideway', 'jetstream'),
+      replayVsRedis: through('replay', 'tideway', 'redis'),
+      groupVsJetStream: through('group', 'tideway', 'jetstream'),
+      groupVsRedis: through('group', 'tideway', 'redis'),
+      replayMBPerSec: replay?.mbPerSec ?? null,
+      kcatReplayMBPerSec: find('kcat', 'replay from the first')?.mbPerSec ?? null,
+    },
+  }
+}
+
+/** The issue's targets, measured here and never asserted: a miss is reported with its ratio. */
+function targets(r: ReturnType<typeof ratios>) {
+  const bestReplay = Math.max(r.reads.replayMBPerSec ?? 0, r.reads.kcatReplayMBPerSec ?? 0)
+  return [
+    { target: 'durable produce >= 1.5x JetStream sync=always (pipelined, 1 KiB)', value: r.durable.pipelinedVsJetStreamAlways, met: (r.durable.pipelinedVsJetStreamAlways ?? 0) >= 1.5 },
+    { target: "durable produce >= 0.7 of the disk's 64 KiB-per-fdatasync MB/s", value: r.durable.pipelinedMBVsDisk64KiB, met: (r.durable.pipelinedMBVsDisk64KiB ?? 0) >= 0.7 },
+    { target: "single-record durable produce p99 <= 2x the disk's fdatasync p99", value: r.durable.oneAtATimeP99VsDiskP99, met: r.durable.oneAtATimeP99VsDiskP99 !== null && r.durable.oneAtATimeP99VsDiskP99 <= 2 },
+    { target: 'replay >= 1 GB/s (MB/s, best of @platformatic/kafka and kcat)', value: round(bestReplay), met: bestReplay >= 1024 },
+  ]
+}
+
+/** A scenario's rows; with `baseline`, a last column of the baseline's records/s over each row's. */
+function table(scenario: Scenario, baseline?: { system: string; label: string; invert?: boolean }): string[] {
+  const base = baseline ? scenario.rows.find((r) => r.system === baseline.system) : undefined
+  const cell = (n: number | undefined, width: number, digits = 2) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(digits)).padStart(width)
+  return [
+    scenario.title,
+    `  ${'system'.padEnd(42)} ${'rec/s'.padStart(10)} ${'MB/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'p999 ms'.padStart(8)}${base ? `  ${baseline!.label.padStart(14)}` : ''}`,
+    ...scenario.rows.map((r) => {
+      const vs = base && r !== base ? (baseline!.invert ? ratio(r.recordsPerSec, base.recordsPerSec) : ratio(base.recordsPerSec, r.recordsPerSec)) : null
+      return `  ${r.system.padEnd(42)} ${String(r.recordsPerSec).padStart(10)} ${cell(r.mbPerSec, 8)} ${cell(r.p50Ms, 8)} ${cell(r.p99Ms, 8)} ${cell(r.p999Ms, 8)}${base ? `  ${(vs === null ? '' : vs.toFixed(2)).padStart(14)}` : ''}`
+    }),
+    '',
+  ]
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'tideway-bench-'))
+  try {
+    progress('disk limits')
+    const disk = {
+      perRecord: summarise(await fdatasyncLoop(dir, 1024, SIZES.seconds)),
+      per64KiB: summarise(await fdatasyncLoop(dir, 64 * 1024, SIZES.seconds)),
     }
+    const systems: { name: string; setup: string }[] = []
+    for (const plan of plans()) await runSystem(plan, systems)
+    const features = flags.only ? undefined : await tidewayFeatures(dir)
+    const measured = ratios(disk)
     const report = {
-      recordBytes: 1024,
-      secondsPerScenario: SECONDS,
-      results: [diskPerRecord, diskBatched, single, concurrent, batched, idempotent, headered, keyed, resent, group1, group3],
-      ratios,
-      groupFirstRecordMs: { members1: group1.firstRecordMs, members3: group3.firstRecordMs },
-      groupReadTwice: { members1: group1.readTwice, members3: group3.readTwice },
-      coldStart: cold,
-      deliveryModes: modes,
+      date: new Date().toISOString(),
+      quick: flags.quick,
+      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', memoryGiB: round(totalmem() / 2 ** 30, 1), node: process.version },
+      systems,
+      disk,
+      scenarios: [...scenarios.values()],
+      ratios: measured,
+      targets: targets(measured),
+      features,
+    }
+    if (flags.chart) {
+      const path = fileURLToPath(new URL('../docs/bench.svg', import.meta.url))
+      await writeFile(path, renderChart(report))
+      progress(`chart written to ${path}`)
     }
     if (flags.json) {
       process.stdout.write(JSON.stringify(report, null, 2) + '\n')
       return
     }
-    const rows = report.results.map((r) =>
-      [r.name.padEnd(44), String(r.recordsPerSec).padStart(9), r.mbPerSec.toFixed(2).padStart(8), (r.p50Ms?.toFixed(2) ?? '-').padStart(8), (r.p99Ms?.toFixed(2) ?? '-').padStart(8)].join('  '),
-    )
-    process.stdout.write(
-      [
-        `1 KiB records; durable produce (acks=all) ${SECONDS}s per scenario; group consume of ${GROUP_RECORDS} records`,
-        `${'scenario'.padEnd(44)}  ${'rec/s'.padStart(9)}  ${'MB/s'.padStart(8)}  ${'p50 ms'.padStart(8)}  ${'p99 ms'.padStart(8)}`,
-        ...rows,
-        '',
-        `ratio  1 producer / disk fdatasync per record:      ${ratios.singleVsDiskPerRecord}`,
-        `ratio 16 producers / disk fdatasync per record:     ${ratios.concurrentVsDiskPerRecord}  (group commit)`,
-        `ratio  batched MB/s / disk fdatasync per 64 KiB:     ${ratios.batchedVsDisk64KiB}`,
-        `ratio  idempotent / plain batched produce:          ${ratios.idempotentVsPlain}`,
-        `ratio  key dedup, new keys / plain batched:         ${ratios.keyDedupVsPlain}  (/ same headers, no dedup: ${ratios.keyDedupVsSameHeaders})`,
-        `ratio  key dedup, keys resent / plain batched:      ${ratios.keysResentVsPlain}  (answered, nothing written)`,
-        `ratio  group consume 3 members / 1 member:           ${ratios.group3VsGroup1}  (first record after ${group1.firstRecordMs} / ${group3.firstRecordMs} ms; read twice ${group1.readTwice} / ${group3.readTwice})`,
-        `embedded cold start to first ack: median ${cold.medianMs} ms (${cold.samplesMs.join(', ')})`,
-        '',
-        `sdk end to end, ${SDK_RECORDS} 1 KiB records each, handled into a database balance:`,
-        ...modes.map((m) => `${m.name.padEnd(44)}  ${String(m.recordsPerSec).padStart(9)} rec/s  (${m.seconds} s)`),
-        `ratio  exactly-once / at-least-once, SQLite:        ${ratios.exactlyVsAtLeastOnceSqlite}`,
-        `ratio  exactly-once / at-least-once, PostgreSQL:    ${ratios.exactlyVsAtLeastOncePostgres}`,
-        '',
-      ].join('\n'),
-    )
+    const lines = [
+      `Tideway bench${flags.quick ? ' (--quick: smoke sizes, figures mean nothing)' : ''}, ${report.date}; ${report.machine.cpus} cores, ${report.machine.memoryGiB} GiB, Node ${report.machine.node}`,
+      ...systems.map((s) => `  ${s.name}: ${s.setup}`),
+      '',
+      'disk limits (1 KiB records)',
+      ...table({ id: 'disk', title: '', rows: [{ system: 'fdatasync per 1 KiB', ...disk.perRecord }, { system: 'fdatasync per 64 KiB', ...disk.per64KiB }] }).slice(1),
+    ]
+    for (const scenario of scenarios.values()) {
+      const isRead = ['replay', 'group', 'eos-sqlite', 'eos-postgres'].includes(scenario.id)
+      if (scenario.id === 'kcat') lines.push(...table(scenario))
+      else lines.push(...table(scenario, { system: isRead ? 'tideway' : 'tideway flush=always', label: 'tideway ÷ this' }))
+    }
+    lines.push('ratios', ...Object.entries(measured).flatMap(([group, values]) => Object.entries(values).map(([k, v]) => `  ${group}.${k}: ${v ?? '-'}`)), '')
+    lines.push('targets (measured, not asserted)', ...report.targets.map((t) => `  ${t.met ? 'met   ' : 'missed'} ${t.target}: ${t.value ?? '-'}`), '')
+    if (features) {
+      const plain = features.rows[0]!
+      lines.push(...table({ id: 'features', title: 'Tideway features, 1 KiB records, against plain batched produce', rows: features.rows }, { system: plain.system, label: 'this ÷ plain', invert: true }))
+      lines.push('sdk end to end per delivery mode, handled into a database balance', ...features.modes.map((m) => `  ${m.name.padEnd(44)} ${String(m.recordsPerSec).padStart(9)} rec/s (${m.seconds} s)`))
+      lines.push(`embedded cold start to first acknowledged produce: median ${features.coldStart.medianMs} ms (${features.coldStart.samplesMs.join(', ')})`, '')
+    }
+    process.stdout.write(lines.join('\n') + '\n')
   } finally {
-    await broker.kill9()
     await rm(dir, { recursive: true, force: true })
   }
 }

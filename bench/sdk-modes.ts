@@ -20,7 +20,8 @@ export interface ModeResult {
   recordsPerSec: number
 }
 
-async function withDatabase<T>(kind: 'sqlite' | 'postgres', dir: string, use: (store: Store) => Promise<T>): Promise<T> {
+/** A fresh SDK store for one run: a new SQLite file in `dir`, or a new PostgreSQL schema dropped afterwards. */
+export async function withDatabase<T>(kind: 'sqlite' | 'postgres', dir: string, use: (store: Store) => Promise<T>): Promise<T> {
   if (kind === 'sqlite') {
     const store = sqliteStore(join(dir, `bench-${randomBytes(4).toString('hex')}.db`))
     try {
