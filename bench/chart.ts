@@ -49,8 +49,11 @@ function figure(value: number, metric: 'throughput' | 'p99'): string {
 
 export function renderChart(report: ChartReport): string {
   const parts: string[] = []
-  let y = 40
-  parts.push(`<text x="16" y="24" font-size="15" font-weight="bold">Tideway next to NATS JetStream and Redis Streams, same machine, same run (${escape(report.date.slice(0, 10))}; ${report.machine.cpus} cores${report.quick ? '; --quick sizes' : ''})</text>`)
+  let y = 58
+  parts.push(
+    `<text x="16" y="24" font-size="15" font-weight="bold">Tideway, NATS JetStream and Redis Streams: same machine, same run</text>`,
+    `<text x="16" y="42" font-size="12" fill="#4b5563">${escape(report.date.slice(0, 10))}, ${report.machine.cpus} cores, ${report.machine.memoryGiB} GiB${report.quick ? ', --quick sizes (figures mean nothing)' : ''}; npm run bench -- --chart</text>`,
+  )
   for (const panel of PANELS) {
     const scenario = report.scenarios.find((s) => s.id === panel.id)
     if (!scenario || scenario.rows.length === 0) continue
@@ -70,8 +73,11 @@ export function renderChart(report: ChartReport): string {
     }
     y += 10
   }
-  parts.push(`<text x="16" y="${y + 6}" font-size="11" fill="#4b5563">Dark bars: fsync before acknowledging (Tideway's default, JetStream sync_interval: always, Redis appendfsync always). Light: relaxed (fsync every second, or JetStream's default). Regenerate: npm run bench -- --chart</text>`)
-  const height = y + 20
+  parts.push(
+    `<text x="16" y="${y + 6}" font-size="11" fill="#4b5563">Dark bars: fsync before acknowledging (Tideway's default, JetStream sync_interval: always, Redis appendfsync always).</text>`,
+    `<text x="16" y="${y + 22}" font-size="11" fill="#4b5563">Light bars: relaxed (Tideway and Redis fsync every second, JetStream every 2 minutes). Reads run once per product.</text>`,
+  )
+  const height = y + 36
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">`,
     `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,

@@ -11,7 +11,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Admin, Consumer, MessagesStreamModes, Producer } from '@platformatic/kafka'
 import { createConsumer } from '../../src/index.ts'
+import { Fetch } from '../../src/protocol/apis/index.ts'
+import { nextOffsetAfter } from '../../test/helpers/batches.ts'
 import { BrokerProcess } from '../../test/helpers/broker-process.ts'
+import { RawClient } from '../../test/helpers/raw-client.ts'
 import { dueAtMs } from '../measure.ts'
 import { withDatabase } from '../sdk-modes.ts'
 import type { ConsumeOptions, EndToEndOptions, ExactlyOnceOptions, GroupOptions, Measured, PipelinedOptions, ProduceOptions, SystemUnderTest } from './types.ts'
@@ -35,6 +38,8 @@ export class TidewayUnderTest implements SystemUnderTest {
   readonly #options: TidewayOptions
   #dir = ''
   #broker: BrokerProcess | undefined
+  /** A broker started by someone else (bench/profile.ts), used instead of our own. */
+  #attached: string | undefined
   #topics = 0
 
   constructor(options: TidewayOptions) {
@@ -48,7 +53,14 @@ export class TidewayUnderTest implements SystemUnderTest {
   }
 
   get bootstrap(): string {
-    return this.#broker!.bootstrap
+    return this.#attached ?? this.#broker!.bootstrap
+  }
+
+  /** Drives a broker already listening on `bootstrap`, keeping scratch files in `dir`; no start or stop. */
+  attach(bootstrap: string, dir: string): this {
+    this.#attached = bootstrap
+    this.#dir = dir
+    return this
   }
 
   async start(): Promise<void> {
@@ -270,6 +282,39 @@ export class TidewayUnderTest implements SystemUnderTest {
       }
       return { records: handled, bytes: handled * recordBytes, elapsedMs: lastAt - firstAt, latenciesMs: [] }
     })
+  }
+
+  /**
+   * Replay by a minimal client (test/helpers/raw-client.ts) that reads batch headers only and
+   * decodes no record: what the broker serves when the client does no per-record work. Fetch v12,
+   * up to 50 MiB an answer, from offset 0 until `records` records have arrived.
+   */
+  async rawReplay(recordBytes: number, records: number): Promise<Measured> {
+    const topic = await this.#topic('raw-replay')
+    await this.fill(topic, records, recordBytes)
+    const client = await RawClient.connect(this.bootstrap)
+    const maxBytes = 50 * 1024 * 1024
+    let offset = 0n
+    const start = performance.now()
+    try {
+      while (offset < BigInt(records)) {
+        const response = await client.request(Fetch, 12, {
+          maxWaitMs: 500,
+          minBytes: 1,
+          maxBytes,
+          topics: [{ topic, partitions: [{ partition: 0, fetchOffset: offset, partitionMaxBytes: maxBytes }] }],
+          forgottenTopicsData: [],
+        })
+        const data = response.responses[0]!.partitions[0]!
+        if (data.errorCode !== 0) throw new Error(`fetch at ${offset} failed with error ${data.errorCode}`)
+        const next = data.records ? nextOffsetAfter(data.records) : undefined
+        if (next === undefined) throw new Error(`fetch at ${offset} returned no whole batch`)
+        offset = next
+      }
+    } finally {
+      client.socket.destroy()
+    }
+    return { records, bytes: records * recordBytes, elapsedMs: performance.now() - start, latenciesMs: [] }
   }
 
   /** kcat (librdkafka) writes `records` records to a fresh topic: its own batching, acks=all. */
