@@ -22,6 +22,8 @@ import type { ConsumeOptions, EndToEndOptions, ExactlyOnceOptions, GroupOptions,
 /** Records per produce request when pipelining: what a Kafka client's linger batching sends. */
 const BATCH = 64
 const GROUP_PARTITIONS = 6
+/** @platformatic/kafka's default limit of requests in flight on a connection (maxInflights). */
+const CLIENT_IN_FLIGHT = 5
 /** No consume or end-to-end wait may take longer than this. */
 const WAIT_LIMIT_MS = 180_000
 
@@ -160,14 +162,35 @@ export class TidewayUnderTest implements SystemUnderTest {
       await withLimit(ready, 'the end-to-end consumer to start')
       const start = performance.now()
       const sends: Promise<unknown>[] = []
+      // Records that fall due while the client's five requests are in flight wait and go
+      // together in the next request, as a Kafka client batches what is queued (linger.ms=0):
+      // one request per record would let the client's in-flight limit, not the broker, set the rate.
+      let due: { topic: string; value: Buffer; partition: number }[] = []
+      let inFlight = 0
+      const flush = () => {
+        if (due.length === 0 || inFlight >= CLIENT_IN_FLIGHT) return
+        inFlight++
+        const sent = producer.send({ messages: due }).finally(() => {
+          inFlight--
+          flush()
+        })
+        sends.push(sent)
+        due = []
+      }
       for (let i = 0; i < total; i++) {
-        const due = dueAtMs(start, i, ratePerSec)
-        const wait = due - performance.now()
+        const wait = dueAtMs(start, i, ratePerSec) - performance.now()
         if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait))
         const value = Buffer.alloc(recordBytes, 'x')
         value.writeDoubleLE(performance.now(), 0)
-        sends.push(producer.send({ messages: [{ topic, value, partition: 0 }] }))
+        due.push({ topic, value, partition: 0 })
+        flush()
       }
+      await withLimit(
+        (async () => {
+          while (due.length > 0 || inFlight > 0) await Promise.all(sends)
+        })(),
+        'the last end-to-end sends',
+      )
       await Promise.all(sends)
       await withLimit(done, `${total} records to arrive end to end`)
       const elapsedMs = performance.now() - start

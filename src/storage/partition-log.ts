@@ -65,7 +65,7 @@ import { batchWithRecords, markerBatch, openProducedRecords, openRecords, record
 import { dedupKeyOf, DedupWindow } from './dedup-window.ts'
 import { ProducerStateTable, type ProducerBatch } from './producer-state.ts'
 import { mkdirDurably, writeFileDurably, type FileIO } from './file-io.ts'
-import { ChunkedReader, parseSegmentFileName, readFully, Segment, SegmentFile, segmentFileName } from './segment.ts'
+import { ChunkedReader, parseSegmentFileName, readFully, readFullyParallel, Segment, SegmentFile, segmentFileName } from './segment.ts'
 
 export type FlushPolicy = { mode: 'always' } | { mode: 'interval'; intervalMs: number } | { mode: 'never' }
 
@@ -723,7 +723,7 @@ export class PartitionLog {
     })
     if (start < 0) return Buffer.alloc(0)
     const chunk = Buffer.allocUnsafe(Math.max(firstLength, Math.min(maxBytes, limit - start)))
-    await readFully(segment.file, chunk, start)
+    await readFullyParallel(segment.file, chunk, start)
     // Keep whole batches below the high watermark that fit in maxBytes (the first always fits).
     let end = firstLength
     while (end + BATCH_HEADER_SIZE <= chunk.length) {

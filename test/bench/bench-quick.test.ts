@@ -34,7 +34,7 @@ test('npm run bench -- --quick --json: every system, scenario, ratio and target'
     assert.deepEqual(rowsOf(id), names, `scenario ${id} ran on every system`)
   }
   for (const id of ['replay', 'group', 'eos-sqlite', 'eos-postgres']) assert.deepEqual(rowsOf(id), ['tideway', 'jetstream', 'redis'], `scenario ${id}`)
-  assert.deepEqual(rowsOf('kcat'), ['produce, acks=all', 'replay from the first'])
+  assert.deepEqual(rowsOf('clients'), ['kcat produce, acks=all', 'kcat replay (prints each offset)', 'raw fetch replay (batch headers only)'])
   for (const scenario of report.scenarios) {
     for (const row of scenario.rows) {
       assert.ok(row.records > 0 && row.recordsPerSec > 0, `${scenario.id} on ${row.system} measured something`)
