@@ -57,6 +57,16 @@ export const TidewayErrorCodes = {
     message: 'an idempotent producer wrote with an epoch older than the current one',
     retriable: false,
   },
+  // Raised as CircuitOpenError and CallTimeoutError (src/patterns/circuit-breaker/errors.ts),
+  // which are TransientFailures so the SDK's consumers retry them.
+  TIDEWAY_ERR_CIRCUIT_OPEN: {
+    message: 'the circuit breaker is open: the call was not made',
+    retriable: true,
+  },
+  TIDEWAY_ERR_CALL_TIMEOUT: {
+    message: 'a call through a circuit breaker ran past its timeout',
+    retriable: true,
+  },
 } as const satisfies Record<string, ErrorSpec>
 
 export type TidewayErrorCode = keyof typeof TidewayErrorCodes

@@ -6,3 +6,4 @@ export { jsonLogger, silentLogger, type Logger, type LogLevel } from './logger.t
 export * from './sdk/index.ts'
 export { sqliteStore, type SqliteStoreOptions } from './stores/sqlite.ts'
 export { postgresStore, type PostgresStoreOptions } from './stores/postgres.ts'
+export * from './patterns/index.ts'

@@ -5,6 +5,7 @@
 // Exit codes: 0 done, 1 the operation failed (unreachable broker, unknown topic, refused
 // request), 2 usage error (bad flags or arguments). An expected failure is one line on stderr,
 // `tideway: <what went wrong>`; only an unexpected exception (our bug) prints a stack trace.
+import { breakersCommands, breakersUsage } from './breakers-command.ts'
 import type { ClientCommand, CommandIO } from './command.ts'
 import { consumeCommand } from './consume-command.ts'
 import { CommandError, UsageError } from './errors.ts'
@@ -51,9 +52,10 @@ const families: Readonly<Record<string, { commands: Readonly<Record<string, Clie
   topics: { commands: topicsCommands, usage: topicsUsage, names: 'create, list, describe or delete' },
   groups: { commands: groupsCommands, usage: groupsUsage, names: 'list, describe, delete or reset-offsets' },
   dlq: { commands: dlqCommands, usage: dlqUsage, names: 'list, show or redrive' },
+  breakers: { commands: breakersCommands, usage: breakersUsage, names: 'list' },
 }
 
-export async function runClientCommand(command: 'topics' | 'groups' | 'dlq' | 'produce' | 'consume', argv: string[]): Promise<number> {
+export async function runClientCommand(command: 'topics' | 'groups' | 'dlq' | 'breakers' | 'produce' | 'consume', argv: string[]): Promise<number> {
   const { io, dispose } = processIO()
   try {
     return await runWith(command, argv, io)

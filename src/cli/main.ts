@@ -10,6 +10,7 @@ Commands:
   topics <sub>           create | list | describe | delete topics
   groups <sub>           list | describe | delete consumer groups, reset their offsets
   dlq <sub>              list | show | redrive dead-letter topics of the SDK's consumers
+  breakers <sub>         list the circuit breakers shared through Redis, with their state
   produce <topic>        send stdin lines as records
   consume <topic>        print records
 
@@ -23,6 +24,7 @@ async function main(argv: string[]): Promise<number> {
     case 'topics':
     case 'groups':
     case 'dlq':
+    case 'breakers':
     case 'produce':
     case 'consume': {
       const { runClientCommand } = await import('./client-commands.ts')

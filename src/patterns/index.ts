@@ -1,0 +1,3 @@
+// Patterns built on the SDK for services that call each other; each folder exports its public
+// API from its own index.ts.
+export * from './circuit-breaker/index.ts'
