@@ -11,6 +11,7 @@ Commands:
   groups <sub>           list | describe | delete consumer groups, reset their offsets
   dlq <sub>              list | show | redrive dead-letter topics of the SDK's consumers
   breakers <sub>         list the circuit breakers shared through Redis, with their state
+  sagas <sub>            list | show saga instances (status, steps, timers)
   produce <topic>        send stdin lines as records
   consume <topic>        print records
 
@@ -29,6 +30,10 @@ async function main(argv: string[]): Promise<number> {
     case 'consume': {
       const { runClientCommand } = await import('./client-commands.ts')
       return runClientCommand(command, rest)
+    }
+    case 'sagas': {
+      const { runSagasCommand } = await import('./sagas-command.ts')
+      return runSagasCommand(rest)
     }
     case undefined:
     case '--help':
