@@ -67,6 +67,15 @@ export const TidewayErrorCodes = {
     message: 'a call through a circuit breaker ran past its timeout',
     retriable: true,
   },
+  // Raised as ProjectionVersionError and GenerationClosed (src/patterns/projection/errors.ts).
+  TIDEWAY_ERR_PROJECTION_VERSION: {
+    message: 'the stored read model was built by newer code than this',
+    retriable: false,
+  },
+  TIDEWAY_ERR_PROJECTION_GENERATION_CLOSED: {
+    message: "a projection's generation takes no more writes (a rebuild swapped it out)",
+    retriable: true,
+  },
 } as const satisfies Record<string, ErrorSpec>
 
 export type TidewayErrorCode = keyof typeof TidewayErrorCodes

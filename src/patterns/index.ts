@@ -2,3 +2,4 @@
 // API from its own index.ts.
 export * from './circuit-breaker/index.ts'
 export * from './saga/index.ts'
+export * from './projection/index.ts'

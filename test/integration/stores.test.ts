@@ -18,26 +18,12 @@ import { postgresStore } from '../../src/stores/postgres.ts'
 import { sqliteStore } from '../../src/stores/sqlite.ts'
 import { scheduleCleanup } from '../../src/sdk/cleanup.ts'
 import { waitFor } from '../helpers/wait.ts'
+import { PG_URL, postgresProblem } from '../helpers/postgres.ts'
 
-const PG_URL = process.env.TIDEWAY_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const NOW = 1_700_000_000_000
 const TIMEOUT = { timeout: 30_000 }
 const BEYOND_DOUBLES = 9007199254740993n // 2^53 + 1: the first integer a double cannot hold
 const INT64_MAX = 9223372036854775807n
-
-async function postgresProblem(): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 5_000 })
-  client.on('error', () => {})
-  try {
-    await client.connect()
-    await client.query('SELECT 1')
-    return undefined
-  } catch (err) {
-    return `PostgreSQL at ${PG_URL} is not reachable (${err instanceof Error ? err.message : String(err)})`
-  } finally {
-    await client.end().catch(() => {})
-  }
-}
 
 const pgProblem = await postgresProblem()
 if (pgProblem !== undefined && process.env.CI === 'true') {
