@@ -10,6 +10,7 @@
 // Anything else is kept in `other` for diagnostics.
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { AssignedEvent, CommitEvent, RecordEvent } from './group-history.ts'
+import { onLines } from './lines.ts'
 
 interface Line {
   readonly event: string
@@ -42,16 +43,7 @@ export class MemberProcess {
     this.#lifetime = setTimeout(() => this.kill9(), lifetimeMs)
     this.#lifetime.unref()
     this.child.once('exit', () => clearTimeout(this.#lifetime))
-    let buffered = ''
-    this.child.stdout!.setEncoding('utf8')
-    this.child.stdout!.on('data', (chunk: string) => {
-      buffered += chunk
-      let newline
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        this.#onLine(buffered.slice(0, newline))
-        buffered = buffered.slice(newline + 1)
-      }
-    })
+    onLines(this.child.stdout!, (line) => this.#onLine(line))
     this.child.stderr!.setEncoding('utf8')
     this.child.stderr!.on('data', (chunk: string) => {
       this.stderr = (this.stderr + chunk).slice(-30_000)

@@ -30,6 +30,7 @@ import {
 import { run } from '../helpers/tools.ts'
 import { waitFor } from '../helpers/wait.ts'
 import type { Config } from './clients/breaker_caller.ts'
+import { onLines } from '../helpers/lines.ts'
 
 const REDIS_PORT = Number(process.env['TIDEWAY_TEST_REDIS_PORT'] ?? 6379)
 const REDIS_SERVER = '/usr/bin/redis-server'
@@ -139,14 +140,7 @@ class CallerProcess {
     const lifetime = setTimeout(() => this.child.kill('SIGKILL'), 100_000)
     lifetime.unref()
     this.child.once('exit', () => clearTimeout(lifetime))
-    let buffered = ''
-    this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      buffered += chunk
-      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-        this.lines.push(JSON.parse(buffered.slice(0, nl)) as Line)
-        buffered = buffered.slice(nl + 1)
-      }
-    })
+    onLines(this.child.stdout!, (line) => this.lines.push(JSON.parse(line) as Line))
     this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr = (this.stderr + chunk).slice(-20_000)))
     this.child.stdin!.on('error', () => {})
   }

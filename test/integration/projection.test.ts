@@ -38,6 +38,7 @@ import {
   type ShopEvent,
   type Table,
 } from './clients/projection_model.ts'
+import { onLines } from '../helpers/lines.ts'
 import { postgresProblem } from '../helpers/postgres.ts'
 
 const SERVICE = fileURLToPath(new URL('./clients/projection_service.ts', import.meta.url))
@@ -515,16 +516,7 @@ class ProjectionProcess {
       }),
     )
     this.child.stderr!.on('data', (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-8_000)))
-    let buffered = ''
-    this.child.stdout!.setEncoding('utf8')
-    this.child.stdout!.on('data', (chunk: string) => {
-      buffered += chunk
-      let newline
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        this.events.push(JSON.parse(buffered.slice(0, newline)) as Record<string, unknown>)
-        buffered = buffered.slice(newline + 1)
-      }
-    })
+    onLines(this.child.stdout!, (line) => this.events.push(JSON.parse(line) as Record<string, unknown>))
     this.started = Promise.race([
       waitFor(() => this.events.some((e) => e.event === 'started'), { timeoutMs: 60_000, what: 'the projection process to start' }).then(() => {}),
       this.exited.then((how) => {
