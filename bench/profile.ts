@@ -31,7 +31,7 @@ interface CpuProfile {
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'tideway-profile-'))
   const port = await freePort()
-  const broker = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, MAIN, 'broker', '--port', String(port), '--data-dir', join(dir, 'data')], { stdio: ['ignore', 'ignore', 'inherit'] })
+  const broker = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, MAIN, 'broker', '--port', String(port), '--http', 'off', '--data-dir', join(dir, 'data')], { stdio: ['ignore', 'ignore', 'inherit'] })
   const exited = new Promise<number | null>((resolve) => broker.once('exit', resolve))
   const killer = setTimeout(() => broker.kill('SIGKILL'), 600_000)
   try {

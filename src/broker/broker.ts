@@ -9,16 +9,19 @@
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { systemClock, type Clock } from '../clock.ts'
+import { TidewayError } from '../errors.ts'
 import { jsonLogger, type Logger } from '../logger.ts'
 import { TopicStore } from '../storage/topic-store.ts'
 import { mkdirDurably, nodeFileIO, writeFileDurably, type FileIO } from '../storage/file-io.ts'
-import { resolveConfig, type BrokerConfig } from './config.ts'
+import { brokerOptions, resolveConfig, type BrokerConfig } from './config.ts'
 import { openGroupCoordinator } from './groups/index.ts'
 import { ProducerIdAllocator } from './producer-ids.ts'
 import type { BrokerServices, HandlerEntry } from './handler.ts'
 import { buildHandlers } from './handlers/index.ts'
 import { RequestBytesBudget, WarningLimiter } from './limits.ts'
 import { BrokerServer } from './server.ts'
+import { HttpEndpoint, parseHttpAddress, type HealthReport, type HttpRoute } from './http/http-endpoint.ts'
+import { BrokerMetrics } from './metrics/broker-metrics.ts'
 
 export interface StartBrokerOptions extends Partial<BrokerConfig> {
   /** Where logs go (default: JSON lines on stderr at `logLevel`). */
@@ -35,15 +38,20 @@ export interface RunningBroker {
   readonly bootstrap: string
   readonly config: BrokerConfig
   readonly clusterId: string
+  /** `http://host:port` of /metrics, /health, /ready and the console; null when `http` is off. */
+  readonly httpUrl: string | null
+  readonly metrics: BrokerMetrics
   /** Stops accepting, finishes in-flight requests, syncs and closes the logs. Idempotent. */
   close(): Promise<void>
 }
 
 export async function startBroker(options: StartBrokerOptions = {}): Promise<RunningBroker> {
-  const { logger: givenLogger, clock = systemClock, io = nodeFileIO, ...overrides } = options
+  const { logger: givenLogger, clock = systemClock, io: disk = nodeFileIO, ...overrides } = options
   const config = resolveConfig(overrides)
   const logger = givenLogger ?? jsonLogger({ level: config.logLevel })
   const started = clock.monotonicMs()
+  const metrics = new BrokerMetrics()
+  const io = metrics.timedFileIO(disk)
 
   await mkdirDurably(io, config.dataDir)
   const clusterId = await loadOrCreateClusterId(io, config.dataDir)
@@ -75,8 +83,11 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     groups,
     producerIds,
     handlers,
+    metrics,
   }
+  metrics.watch(topics, groups)
   for (const [key, entry] of buildHandlers(services)) handlers.set(key, entry)
+  let closing: Promise<void> | undefined
 
   const server = new BrokerServer(
     handlers,
@@ -91,6 +102,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
         requestReadTimeoutMs: config.requestReadTimeoutMs,
         requestBytes: new RequestBytesBudget(config.maxQueuedRequestBytes),
         warnings: new WarningLimiter(10, () => clock.monotonicMs()),
+        metrics,
       },
     },
     logger,
@@ -106,6 +118,17 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   ;(services as { advertised: { host: string; port: number } }).advertised = {
     host: config.advertisedHost || bound.host,
     port: config.advertisedPort || bound.port,
+  }
+  metrics.registry.collect(() => metrics.connections.set(server.connectionCount))
+
+  let http: { endpoint: HttpEndpoint; url: string } | null
+  try {
+    http = await startHttp(services, config, logger, () => ({ ready: !closing, topics: topics.listTopics().length }))
+  } catch (err) {
+    await server.close(0)
+    await groups.close()
+    await topics.close()
+    throw err
   }
 
   const retention = setInterval(() => {
@@ -124,19 +147,22 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     flush: config.flush,
     topics: topics.listTopics().length,
     clusterId,
+    http: http?.url ?? 'off',
     startMs: Math.round(clock.monotonicMs() - started),
   })
 
-  let closing: Promise<void> | undefined
   return {
     host: bound.host,
     port: bound.port,
     bootstrap: `${bound.host}:${bound.port}`,
     config,
     clusterId,
+    httpUrl: http?.url ?? null,
+    metrics,
     close() {
       closing ??= (async () => {
         clearInterval(retention)
+        await http?.endpoint.close()
         await server.close(config.shutdownTimeoutMs)
         await groups.close()
         await topics.close()
@@ -145,6 +171,31 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
       return closing
     },
   }
+}
+
+/**
+ * Starts the HTTP endpoint where `http` says (a broker on an ephemeral Kafka port with the default
+ * address takes an ephemeral HTTP port too, so tests and embedded brokers never fight over 8080).
+ */
+async function startHttp(
+  services: BrokerServices,
+  config: BrokerConfig,
+  logger: Logger,
+  health: () => HealthReport,
+): Promise<{ endpoint: HttpEndpoint; url: string } | null> {
+  const address = parseHttpAddress(config.http)
+  if (!address) return null
+  if (config.port === 0 && config.http === brokerOptions.http.default) address.port = 0
+  const routes: HttpRoute[] = []
+  const endpoint = new HttpEndpoint({ metrics: services.metrics.registry, health, logger: logger.child({ component: 'http' }), routes })
+  let bound
+  try {
+    bound = await endpoint.listen(address.host, address.port)
+  } catch (err) {
+    throw new TidewayError('TIDEWAY_ERR_CONFIG', `cannot listen for HTTP on ${config.http} (set --http to another host:port, or off)`, { cause: err })
+  }
+  const host = bound.host.includes(':') ? `[${bound.host}]` : bound.host
+  return { endpoint, url: `http://${host}:${bound.port}` }
 }
 
 /** The cluster id is created once per data directory and kept in cluster.json. */

@@ -11,7 +11,7 @@ import type { FlushPolicy } from '../storage/partition-log.ts'
 
 export type { FlushPolicy }
 
-type Kind = 'string' | 'int' | 'bool' | 'flush' | 'level'
+type Kind = 'string' | 'int' | 'bool' | 'flush' | 'level' | 'address'
 
 interface OptionSpec {
   readonly kind: Kind
@@ -128,6 +128,31 @@ export const brokerOptions = {
     doc: 'Members (including ones mid-join) one consumer group may have (Kafka: group.max.size).',
   },
   logLevel: { kind: 'level', default: 'info', doc: 'debug, info, warn, error or silent.' },
+  http: {
+    kind: 'address',
+    default: '127.0.0.1:8080',
+    doc:
+      'Where the HTTP endpoint listens: the web console, /metrics (Prometheus) and /health and /ready. host:port, ' +
+      'or "off". With --port 0 and this default, it takes a free port too (the log line "broker started" says which).',
+  },
+  console: { kind: 'bool', default: true, doc: 'Serve the web console on the HTTP endpoint (read-only unless consoleActions).' },
+  consoleActions: {
+    kind: 'bool',
+    default: false,
+    doc: 'Let the console change things (redrive dead letters). Off by default: anyone who reaches the port could use them.',
+  },
+  consoleSagaDb: {
+    kind: 'string',
+    default: '',
+    doc: 'Where the console reads saga instances: sqlite:PATH or postgres://… (as tideway sagas --db). Empty: no sagas page data.',
+  },
+  consoleSagaSchema: { kind: 'string', default: '', doc: 'PostgreSQL schema holding the saga tables, for consoleSagaDb.' },
+  consoleRedis: {
+    kind: 'string',
+    default: '',
+    doc: 'Redis holding shared circuit breakers, for the console (as tideway breakers list --redis). Empty: no breakers page data.',
+  },
+  consoleBreakerPrefix: { kind: 'string', default: '', doc: 'Key prefix of the circuit breakers in consoleRedis (empty: the default prefix).' },
 } as const satisfies Record<string, OptionSpec>
 
 export type OptionName = keyof typeof brokerOptions
@@ -140,7 +165,9 @@ type ValueOf<K extends Kind> = K extends 'string'
       ? boolean
       : K extends 'flush'
         ? FlushPolicy
-        : LogLevel
+        : K extends 'address'
+          ? string
+          : LogLevel
 
 export type BrokerConfig = { -readonly [K in OptionName]: ValueOf<(typeof brokerOptions)[K]['kind']> }
 
@@ -179,6 +206,11 @@ function coerce(name: OptionName, raw: unknown, source: string): unknown {
       if (typeof raw === 'object' && raw !== null && 'mode' in raw) return raw
       if (typeof raw !== 'string') throw bad('expected always, never or interval:<ms>')
       return parseFlush(raw)
+    case 'address':
+      if (typeof raw !== 'string' || !(raw === 'off' || /^(\[[^\]]+\]|[^:\[\]]+):\d{1,5}$/.test(raw)) || Number(raw.slice(raw.lastIndexOf(':') + 1)) > 65535) {
+        throw bad(`expected host:port or off, got ${JSON.stringify(raw)}`)
+      }
+      return raw
     case 'level':
       if (typeof raw !== 'string' || !isLogLevel(raw)) throw bad(`expected a log level, got ${JSON.stringify(raw)}`)
       return raw

@@ -18,6 +18,7 @@ import { FrameSplitter } from '../protocol/framing.ts'
 import { dispatch, ProtocolViolation } from './dispatch.ts'
 import type { HandlerEntry } from './handler.ts'
 import type { RequestBytesBudget, WarningLimiter } from './limits.ts'
+import type { BrokerMetrics } from './metrics/broker-metrics.ts'
 
 export interface ConnectionLimits {
   readonly maxFrameBytes: number
@@ -29,6 +30,8 @@ export interface ConnectionLimits {
   readonly requestBytes: RequestBytesBudget
   /** Shared by all connections: keeps bad-input warnings from flooding the log. */
   readonly warnings: WarningLimiter
+  /** Shared by all connections: request and protocol-violation counts. */
+  readonly metrics?: BrokerMetrics
 }
 
 interface Slot {
@@ -204,6 +207,7 @@ export class Connection {
       logger: this.#logger,
       signal: this.#abort.signal,
       clientHost: this.#clientHost,
+      metrics: this.#limits.metrics,
       onClientSoftware: (name, version) => {
         this.#logger = this.#logger.child({ clientSoftware: `${name}/${version}` })
       },
@@ -256,6 +260,7 @@ export class Connection {
 
   #violation(err: unknown, prefix: Buffer): void {
     if (this.#closed) return
+    this.#limits.metrics?.protocolViolations.inc()
     const admitted = this.#limits.warnings.admit()
     if (admitted) this.#logger.warn('closing connection after bad input', {
       ...(admitted.suppressed > 0 ? { suppressedSinceLast: admitted.suppressed } : {}),

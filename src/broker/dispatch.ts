@@ -20,6 +20,7 @@ import { Reader, Writer } from '../protocol/primitives.ts'
 import type { Api } from '../protocol/schema.ts'
 import { NO_RESPONSE, type HandlerEntry, type RequestContext } from './handler.ts'
 import type { Logger } from '../logger.ts'
+import type { BrokerMetrics } from './metrics/broker-metrics.ts'
 
 /** Input the connection must not answer: it closes instead. */
 export class ProtocolViolation extends Error {
@@ -35,6 +36,8 @@ export interface DispatchContext {
   readonly signal: AbortSignal
   /** See RequestContext.clientHost. */
   readonly clientHost?: string
+  /** Request counts, latencies and error codes go here. */
+  readonly metrics?: BrokerMetrics
   /** Called once per connection with what the client says about itself (ApiVersions v3). */
   onClientSoftware?(name: string, version: string): void
 }
@@ -116,7 +119,14 @@ export async function dispatch(frame: Buffer, ctx: DispatchContext): Promise<Buf
     if (b.clientSoftwareName) ctx.onClientSoftware(b.clientSoftwareName, b.clientSoftwareVersion)
   }
   const requestCtx: RequestContext = { apiVersion, clientId, clientHost: ctx.clientHost ?? '', logger, signal: ctx.signal }
+  const started = performance.now()
   const response = await entry.handle(body as never, requestCtx)
+  if (ctx.metrics) {
+    const api = entry.api.name
+    ctx.metrics.requests.inc({ api })
+    ctx.metrics.requestSeconds.observe((performance.now() - started) / 1000, { api })
+    if (response !== NO_RESPONSE) ctx.metrics.countErrors(api, response)
+  }
   if (response === NO_RESPONSE) return null
   return encodeResponse(entry.api, apiVersion, correlationId, response)
 }

@@ -9,6 +9,7 @@ import type { Api, RequestOf, ResponseInput } from '../protocol/schema.ts'
 import type { TopicStore } from '../storage/topic-store.ts'
 import type { BrokerConfig } from './config.ts'
 import type { GroupCoordinator } from './groups/coordinator.ts'
+import type { BrokerMetrics } from './metrics/broker-metrics.ts'
 import type { ProducerIdAllocator } from './producer-ids.ts'
 
 export const NO_RESPONSE: unique symbol = Symbol('no response')
@@ -37,6 +38,7 @@ export interface BrokerServices {
   /** Hands out idempotent producers' ids, never the same twice (InitProducerId). */
   readonly producerIds: ProducerIdAllocator
   readonly handlers: ReadonlyMap<number, HandlerEntry>
+  readonly metrics: BrokerMetrics
 }
 
 export interface HandlerEntry<A extends Api = Api> {

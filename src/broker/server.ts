@@ -6,6 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import type { Logger } from '../logger.ts'
 import { Connection, type ConnectionLimits } from './connection.ts'
 import type { HandlerEntry } from './handler.ts'
+import { listenOn } from './listen.ts'
 
 export interface ListenOptions {
   readonly host: string
@@ -24,6 +25,7 @@ export class BrokerServer {
     this.#logger = logger
     this.#server = createServer({ noDelay: true }, (socket: Socket) => {
       const connection = new Connection(this.#nextId++, socket, handlers, options.limits, logger)
+      options.limits.metrics?.connectionsAccepted.inc()
       this.#connections.add(connection)
       socket.once('close', () => this.#connections.delete(connection))
     })
@@ -42,17 +44,9 @@ export class BrokerServer {
   }
 
   listen(host: string, port: number): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err)
-      this.#server.once('error', onError)
-      this.#server.listen({ host, port }, () => {
-        this.#server.off('error', onError)
-        const address = this.#server.address()
-        if (address === null || typeof address === 'string') return reject(new Error('unexpected listen address'))
-        resolve({ host: address.address, port: address.port })
-      })
-    })
+    return listenOn(this.#server, host, port)
   }
+
 
   get connectionCount(): number {
     return this.#connections.size

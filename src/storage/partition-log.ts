@@ -100,6 +100,8 @@ export interface AppendResult {
   logStartOffset: bigint
   /** Dedup topics: the originals' offsets of the records that were not stored again, in batch order. */
   duplicateOffsets?: bigint[]
+  /** An idempotent producer's retry of a batch already stored: answered with its original offsets. */
+  repeated?: true
 }
 
 export interface ReadResult {
@@ -397,7 +399,7 @@ export class PartitionLog {
    */
   async #answerRetry(original: ProducerBatch): Promise<AppendResult> {
     await original.outcome
-    return { baseOffset: original.baseOffset, lastOffset: original.lastOffset, logAppendTimeMs: -1n, logStartOffset: this.logStartOffset }
+    return { baseOffset: original.baseOffset, lastOffset: original.lastOffset, logAppendTimeMs: -1n, logStartOffset: this.logStartOffset, repeated: true }
   }
 
   /**

@@ -17,6 +17,8 @@ export class BrokerProcess {
   readonly dataDir: string
   readonly extraArgs: string[]
   port = 0
+  /** `http://127.0.0.1:PORT` of /metrics and the console since the last start; null when off. */
+  httpUrl: string | null = null
   #child: ChildProcess | undefined
   #stderr = ''
 
@@ -43,7 +45,10 @@ export class BrokerProcess {
    * reuse it, so clients reconnect to the same address.
    */
   start(timeoutMs = 20_000): Promise<void> {
-    const args = [MAIN, 'broker', '--port', String(this.port), '--data-dir', this.dataDir, ...this.extraArgs]
+    // Restarts reuse the Kafka port; the HTTP endpoint takes a free one each time (never 8080,
+    // which tests running side by side would fight over) unless the test chose one.
+    const http = this.extraArgs.some((a) => a === '--http' || a.startsWith('--http=')) ? [] : ['--http', '127.0.0.1:0']
+    const args = [MAIN, 'broker', '--port', String(this.port), '--data-dir', this.dataDir, ...http, ...this.extraArgs]
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] })
     this.#child = child
     return new Promise((resolve, reject) => {
@@ -63,7 +68,9 @@ export class BrokerProcess {
           buffered = buffered.slice(newline + 1)
           if (!line.includes('"broker started"')) continue
           try {
-            this.port = (JSON.parse(line) as { port: number }).port
+            const started = JSON.parse(line) as { port: number; http: string }
+            this.port = started.port
+            this.httpUrl = started.http === 'off' ? null : started.http
           } catch {
             continue
           }

@@ -70,6 +70,7 @@ async function readAll(broker: BrokerServices, req: FetchRequest, ctx: RequestCo
         if (bytes > 0 && records.length > budget) records = EMPTY // only the first non-empty may overshoot
         bytes += records.length
         budget -= records.length
+        if (records.length > 0) broker.metrics.fetchedBytes.inc({ topic: topic.topic }, records.length)
         partitions.push({
           ...base,
           errorCode: ErrorCode.NONE,

@@ -21,6 +21,7 @@ import { Produce } from '../../protocol/apis/produce.ts'
 import { ErrorCode, errorName } from '../../protocol/error-codes.ts'
 import { isControlBatch, splitBatches, validateBatch, type BatchHeader } from '../../protocol/record-batch.ts'
 import { kafkaErrorFor, messageOf } from '../error-mapping.ts'
+import type { AppendResult } from '../../storage/partition-log.ts'
 import { defineHandler, NO_RESPONSE, type BrokerServices, type RequestContext } from '../handler.ts'
 
 interface PartitionResult {
@@ -101,6 +102,7 @@ async function producePartition(
     const results = await Promise.all(appends)
     const first = results[0]!
     const duplicates = results.flatMap((r) => r.duplicateOffsets ?? [])
+    countAppended(broker, topic, batches, results, duplicates.length)
     return {
       index,
       errorCode: ErrorCode.NONE,
@@ -115,6 +117,31 @@ async function producePartition(
     if (errorCode === ErrorCode.KAFKA_STORAGE_ERROR) void broker.topics.reopenIfSpace(topic, index)
     return fail(errorCode, `${errorName(errorCode)}: ${messageOf(err)}`)
   }
+}
+
+function countAppended(
+  broker: BrokerServices,
+  topic: string,
+  batches: readonly { batch: Buffer; header: BatchHeader }[],
+  results: readonly AppendResult[],
+  keyDuplicates: number,
+): void {
+  const { metrics } = broker
+  let records = 0
+  let bytes = 0
+  let repeated = 0
+  batches.forEach(({ batch, header }, i) => {
+    if (results[i]!.repeated) repeated += header.recordCount
+    else {
+      records += header.recordCount
+      bytes += batch.length
+    }
+  })
+  records -= keyDuplicates
+  if (records > 0) metrics.producedRecords.inc({ topic }, records)
+  if (bytes > 0) metrics.producedBytes.inc({ topic }, bytes)
+  if (repeated > 0) metrics.dedupHits.inc({ topic, kind: 'producer-sequence' }, repeated)
+  if (keyDuplicates > 0) metrics.dedupHits.inc({ topic, kind: 'idempotency-key' }, keyDuplicates)
 }
 
 const LISTED_DUPLICATES = 10
