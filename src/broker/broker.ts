@@ -123,7 +123,12 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
 
   let http: { endpoint: HttpEndpoint; url: string } | null
   try {
-    http = await startHttp(services, config, logger, () => ({ ready: !closing, topics: topics.listTopics().length }))
+    http = await startHttp(services, config, logger, () => ({
+      ready: !closing,
+      topics: topics.listTopics().length,
+      // Still ready: the other partitions serve, and a fenced one answers a retriable error.
+      fencedPartitions: topics.listTopics().reduce((n, t) => n + countFenced(topics, t.name, t.partitions), 0),
+    }))
   } catch (err) {
     await server.close(0)
     await groups.close()
@@ -196,6 +201,12 @@ async function startHttp(
   }
   const host = bound.host.includes(':') ? `[${bound.host}]` : bound.host
   return { endpoint, url: `http://${host}:${bound.port}` }
+}
+
+function countFenced(topics: TopicStore, name: string, partitions: number): number {
+  let fenced = 0
+  for (let p = 0; p < partitions; p++) if (topics.partition(name, p)?.fenced) fenced++
+  return fenced
 }
 
 /** The cluster id is created once per data directory and kept in cluster.json. */

@@ -61,6 +61,13 @@ test('a failed fsync answers KAFKA_STORAGE_ERROR, fences the partition, and lose
 
     assert.equal((await produce(client, 'fragile', 0, 'after')).errorCode, ErrorCode.KAFKA_STORAGE_ERROR, 'stays fenced')
     assert.equal((await produce(client, 'fragile', 1, 'other')).errorCode, ErrorCode.NONE, 'other partitions work')
+    // ... and so does a scrape: the failed fsync, the fenced partition, the error code answered.
+    const metrics = await (await fetch(`${broker.httpUrl}/metrics`)).text()
+    assert.match(metrics, /^tideway_fsync_failures_total 1$/m)
+    assert.match(metrics, /^tideway_partitions_fenced 1$/m)
+    assert.match(metrics, /^tideway_errors_total\{api="Produce",error="KAFKA_STORAGE_ERROR"\} 2$/m)
+    const ready = (await (await fetch(`${broker.httpUrl}/ready`)).json()) as { status: string; fencedPartitions: number }
+    assert.deepEqual([ready.status, ready.fencedPartitions], ['ready', 1])
     assert.deepEqual(await fetchValues(client, 'fragile', 0), ['ok0', 'ok1', 'ok2'], 'acknowledged data still served')
     client.close()
 

@@ -44,6 +44,10 @@ export class BrokerMetrics {
   readonly logBytes = this.registry.gauge('tideway_log_bytes', 'Bytes on disk of a partition\'s log segments.', ['topic', 'partition'])
   readonly logStartOffset = this.registry.gauge('tideway_log_start_offset', 'First offset still stored in a partition.', ['topic', 'partition'])
   readonly highWatermark = this.registry.gauge('tideway_high_watermark', 'Offset after the last durable record of a partition.', ['topic', 'partition'])
+  readonly fencedPartitions = this.registry.gauge(
+    'tideway_partitions_fenced',
+    'Partitions refusing writes after a storage failure (a failed fsync or a full disk) until the broker restarts or space returns.',
+  )
   readonly groupLag = this.registry.gauge('tideway_group_lag', 'Records between a group\'s committed offset and the high watermark.', ['group', 'topic', 'partition'])
   readonly groupMembers = this.registry.gauge('tideway_group_members', 'Members of a consumer group.', ['group'])
   readonly residentBytes = this.registry.gauge('process_resident_memory_bytes', 'Resident memory of the broker process.')
@@ -57,6 +61,7 @@ export class BrokerMetrics {
       this.logBytes.clear()
       this.logStartOffset.clear()
       this.highWatermark.clear()
+      let fenced = 0
       for (const topic of topics.listTopics()) {
         for (let p = 0; p < topic.partitions; p++) {
           const log = topics.partition(topic.name, p)
@@ -65,8 +70,10 @@ export class BrokerMetrics {
           this.logBytes.set(log.size(), labels)
           this.logStartOffset.set(Number(log.logStartOffset), labels)
           this.highWatermark.set(Number(log.highWatermark), labels)
+          if (log.fenced) fenced++
         }
       }
+      this.fencedPartitions.set(fenced)
       this.groupLag.clear()
       this.groupMembers.clear()
       for (const { groupId } of groups.listGroups().groups) {
