@@ -121,7 +121,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   }
   metrics.registry.collect(() => metrics.connections.set(server.connectionCount))
 
-  let http: { endpoint: HttpEndpoint; url: string } | null
+  let http: Awaited<ReturnType<typeof startHttp>>
   try {
     http = await startHttp(services, config, logger, () => ({
       ready: !closing,
@@ -167,7 +167,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     close() {
       closing ??= (async () => {
         clearInterval(retention)
-        await http?.endpoint.close()
+        await http?.close()
         await server.close(config.shutdownTimeoutMs)
         await groups.close()
         await topics.close()
@@ -187,7 +187,7 @@ async function startHttp(
   config: BrokerConfig,
   logger: Logger,
   health: () => HealthReport,
-): Promise<{ endpoint: HttpEndpoint; url: string } | null> {
+): Promise<{ url: string; close(): Promise<void> } | null> {
   const address = parseHttpAddress(config.http)
   if (!address) return null
   if (config.port === 0 && config.http === brokerOptions.http.default) address.port = 0
@@ -200,7 +200,18 @@ async function startHttp(
     throw new TidewayError('TIDEWAY_ERR_CONFIG', `cannot listen for HTTP on ${config.http} (set --http to another host:port, or off)`, { cause: err })
   }
   const host = bound.host.includes(':') ? `[${bound.host}]` : bound.host
-  return { endpoint, url: `http://${host}:${bound.port}` }
+  // Loaded only when served: the console brings the saga stores (node:sqlite, pg) with it.
+  const webConsole = config.console
+    ? (await import('../console/console.ts')).startConsole({ services, logger: logger.child({ component: 'console' }), listening: bound })
+    : null
+  if (webConsole) routes.push(webConsole.route)
+  return {
+    url: `http://${host}:${bound.port}`,
+    async close() {
+      await endpoint.close()
+      await webConsole?.close()
+    },
+  }
 }
 
 function countFenced(topics: TopicStore, name: string, partitions: number): number {
