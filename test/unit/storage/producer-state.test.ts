@@ -74,9 +74,11 @@ test('a partition stores a retried batch once and answers it with the original o
   // The original and its retry issued together (the retry arrives while the original is in flight).
   const [original, retryInFlight] = await Promise.all([send(0, ['a', 'b']), send(0, ['a', 'b'])])
   assert.equal(original.baseOffset, 1n)
-  assert.deepEqual(retryInFlight, original)
+  assert.equal(original.repeated, undefined)
+  assert.deepEqual(retryInFlight, { ...original, repeated: true }, 'the retry is answered as a repeat (counted as a dedup hit)')
   const retryLater = await send(0, ['a', 'b'])
   assert.equal(retryLater.baseOffset, 1n)
+  assert.equal(retryLater.repeated, true)
   assert.equal((await send(2, ['c'])).baseOffset, 3n)
   await assert.rejects(send(4, ['e']), refusedWith('TIDEWAY_ERR_OUT_OF_ORDER_SEQUENCE'))
   assert.deepEqual(await readAllValues(log), ['other', 'a', 'b', 'c'])
