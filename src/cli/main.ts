@@ -7,7 +7,7 @@ const usage = `Usage: tideway <command> [options]
 
 Commands:
   broker                 run the broker (what \`npm start\` runs); --help lists its options
-  topics <sub>           create | list | describe | delete topics
+  topics <sub>           create | list | describe | alter | delete topics
   groups <sub>           list | describe | delete consumer groups, reset their offsets
   dlq <sub>              list | show | redrive dead-letter topics of the SDK's consumers
   breakers <sub>         list the circuit breakers shared through Redis, with their state

@@ -1,8 +1,16 @@
-// `tideway topics create|list|describe|delete`: topic administration through the Kafka Admin
-// APIs (CreateTopics, Metadata, ListOffsets, DescribeConfigs, DeleteTopics), so it works against
+// `tideway topics create|list|describe|alter|delete`: topic administration through the Kafka Admin
+// APIs (CreateTopics, Metadata, ListOffsets, DescribeConfigs, IncrementalAlterConfigs,
+// DeleteTopics), so it works against
 // any Kafka-protocol cluster. A named topic is looked up first, so a missing one is reported as
 // `topic "x" does not exist` at once instead of after the client's retries.
-import { Admin, ConfigResourceTypes, ConfigSources, type ConfigSourceValue } from '@platformatic/kafka'
+import {
+  Admin,
+  ConfigResourceTypes,
+  ConfigSources,
+  IncrementalAlterConfigOperationTypes,
+  type ConfigSourceValue,
+  type IncrementalAlterConfigsOptions,
+} from '@platformatic/kafka'
 import { parseDuration, parseInteger, parsePairs } from './args.ts'
 import { clientCall, defineCommand, type ClientCommand } from './command.ts'
 import { resolveConnection, type Connection } from './connection.ts'
@@ -212,6 +220,48 @@ const describeTopic = defineCommand(
   },
 )
 
+const alterTopic = defineCommand(
+  {
+    name: 'tideway topics alter',
+    synopsis: '<name> --config KEY=VALUE ... [--delete-config KEY ...] [options]',
+    summary: 'Change a topic\'s configs at once, without a restart (IncrementalAlterConfigs: keys not named keep their values).',
+    positionals: ['name'],
+    options: {
+      config: { type: 'string', multiple: true, placeholder: 'KEY=VALUE', help: 'set a config, e.g. retention.ms=86400000 (repeatable)' },
+      'delete-config': { type: 'string', multiple: true, placeholder: 'KEY', help: 'return a config to its default (repeatable)' },
+      'validate-only': { type: 'boolean', help: 'check the change with the broker without applying it' },
+    },
+  },
+  async (io, [name], options) => {
+    const connection = resolveConnection(options.bootstrap, io.env)
+    const topic = name!
+    const sets = parsePairs('--config', options.config)
+    const deletes = options['delete-config'] ?? []
+    if (sets.length === 0 && deletes.length === 0) throw new UsageError('nothing to change: give --config KEY=VALUE or --delete-config KEY')
+    const configs: IncrementalAlterConfigsOptions['resources'][number]['configs'] = [
+      ...sets.map(([key, value]) => ({ name: key, configOperation: IncrementalAlterConfigOperationTypes.SET, value })),
+      ...deletes.map((key) => ({ name: key, configOperation: IncrementalAlterConfigOperationTypes.DELETE })),
+    ]
+    const validateOnly = options['validate-only'] === true
+    await withAdmin(connection, async (admin) => {
+      await requireTopic(admin, connection, topic)
+      await clientCall({ action: `alter topic "${topic}"`, bootstrap: connection.bootstrap, topic }, () =>
+        admin.incrementalAlterConfigs({
+          resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: topic, configs }],
+          validateOnly,
+        }),
+      )
+    })
+    if (options.json) {
+      await io.stdout.write(toJson({ topic, set: Object.fromEntries(sets), deleted: deletes, validateOnly }) + '\n')
+    } else {
+      const changed = [...sets.map(([key, value]) => `${key}=${value}`), ...deletes.map((key) => `${key} (default)`)].join(', ')
+      await io.stdout.write(`${validateOnly ? 'valid, not applied' : 'altered'} topic "${topic}": ${changed}\n`)
+    }
+    return 0
+  },
+)
+
 const deleteTopic = defineCommand(
   {
     name: 'tideway topics delete',
@@ -236,5 +286,6 @@ export const topicsCommands: Readonly<Record<string, ClientCommand>> = {
   create: createTopic,
   list: listTopics,
   describe: describeTopic,
+  alter: alterTopic,
   delete: deleteTopic,
 }

@@ -134,8 +134,10 @@ const PRODUCER_EXPIRY_CHECK_MS = 60_000
 const PRODUCER_SNAPSHOT = 'producers.snapshot'
 /** Written by close() once everything is synced; its presence lets open() trust the last segment's indexes. */
 const CLEAN_SHUTDOWN = 'clean-shutdown'
-/** Single node: every batch is stamped with leader epoch 0. */
-const LEADER_EPOCH = 0
+/** The log start offset DeleteRecords moved past the first segment's base, as decimal text. */
+const LOG_START_OFFSET = 'log-start-offset'
+/** A single node is every partition's only leader, for ever: one leader epoch, stamped on every batch. */
+export const LEADER_EPOCH = 0
 /** scanBatchHeaders reads this much at a time. */
 const SCAN_READ_BYTES = 1024 * 1024
 
@@ -176,6 +178,8 @@ export class PartitionLog {
   readonly #producerIdExpirationMs: number
   #lastProducerExpiry = 0
   #dedup: { window: DedupWindow; header: Buffer } | null = null
+  /** Set by DeleteRecords: no offset below it is served (0n: none deleted that way). */
+  #deletedBelow = 0n
   /** Dedup topics admit appends one at a time, in call order (see #inTurn). */
   #admissions: Promise<void> = Promise.resolve()
   #admissionsPending = 0
@@ -210,8 +214,10 @@ export class PartitionLog {
     return log
   }
 
+  /** The first offset a reader may ask for: the first segment's base, or past it after DeleteRecords. */
   get logStartOffset(): bigint {
-    return this.#segments[0]!.baseOffset
+    const base = this.#segments[0]!.baseOffset
+    return this.#deletedBelow > base ? this.#deletedBelow : base
   }
   /** The next offset to assign. */
   get logEndOffset(): bigint {
@@ -480,6 +486,11 @@ export class PartitionLog {
   /** What this partition remembers of an idempotent producer (tests, DescribeProducers). */
   producerState(producerId: bigint) {
     return this.#producers.stateOf(producerId)
+  }
+
+  /** The idempotent producers this partition remembers (DescribeProducers). */
+  activeProducers() {
+    return this.#producers.list()
   }
 
   /**
@@ -881,6 +892,45 @@ export class PartitionLog {
   // ---------------------------------------------------------------------------------------------
   // Open, recovery and close
 
+  /**
+   * DeleteRecords: makes `offset` the log start offset (-1: the high watermark), durably, before
+   * answering; then deletes the sealed segments wholly below it. Records below it inside the
+   * first remaining segment stay on disk but are never served. Resolves to the new start.
+   */
+  deleteRecordsBefore(offset: bigint): Promise<bigint> {
+    if (this.#closed) return Promise.reject(this.#closedError())
+    const run = this.#retention.then(async () => {
+      if (this.#fenced) throw this.#fencedError()
+      const target = offset === -1n ? this.#highWatermark : offset
+      if (target < 0n || target > this.#highWatermark) {
+        throw new TidewayError(
+          'TIDEWAY_ERR_OFFSET_OUT_OF_RANGE',
+          `cannot delete records before ${offset}: outside [${this.logStartOffset}, ${this.#highWatermark}] of ${this.#name()}`,
+        )
+      }
+      if (target <= this.logStartOffset) return this.logStartOffset
+      await writeFileDurably(this.#io, this.dir, LOG_START_OFFSET, Buffer.from(`${target}\n`))
+      this.#deletedBelow = target
+      await this.#applyRetention(target)
+      this.#logger.info('records deleted', { logStartOffset: this.logStartOffset })
+      return this.logStartOffset
+    })
+    this.#retention = run.catch(() => {})
+    return run
+  }
+
+  async #loadDeletedBelow(present: Set<string>): Promise<void> {
+    if (!present.has(LOG_START_OFFSET)) return
+    const text = (await this.#io.readFile(this.#path(LOG_START_OFFSET))).toString('utf8').trim()
+    if (!/^\d+$/.test(text)) {
+      // Written whole and renamed into place, so this is damage, not a torn write: serve from the first segment.
+      this.#logger.warn('ignoring an unreadable log-start-offset file', { text: text.slice(0, 40) })
+      return
+    }
+    const offset = BigInt(text)
+    this.#deletedBelow = offset > this.#logEndOffset ? this.#logEndOffset : offset
+  }
+
   async #recover(): Promise<void> {
     const io = this.#io
     await mkdirDurably(io, this.dir)
@@ -919,6 +969,7 @@ export class PartitionLog {
     if (!cleanShutdown) await this.#active.file.datasync()
     this.#logEndOffset = this.#active.nextOffset
     this.#highWatermark = this.#active.nextOffset
+    await this.#loadDeletedBelow(present)
   }
 
   async #loadSegment(

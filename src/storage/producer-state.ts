@@ -106,6 +106,16 @@ export class ProducerStateTable {
     this.#producers.clear()
   }
 
+  /** Every producer remembered, with its epoch, last sequence and last write (DescribeProducers). */
+  list(): { producerId: bigint; epoch: number; lastSequence: number; lastWriteMs: number }[] {
+    return [...this.#producers].map(([producerId, entry]) => ({
+      producerId,
+      epoch: entry.epoch,
+      lastSequence: entry.batches.at(-1)?.lastSeq ?? -1,
+      lastWriteMs: entry.lastWriteMs,
+    }))
+  }
+
   /** Forgets producers that have not written since `nowMs - idleMs`; returns how many. */
   expire(nowMs: number, idleMs: number): number {
     let removed = 0

@@ -169,6 +169,17 @@ export function parseTopicConfig(entries: Readonly<Record<string, string>>): Top
   return config as TopicConfig
 }
 
+/** A key's default as text (as DescribeConfigs shows it); undefined for an unknown key. */
+export function topicConfigDefault(name: string): string | undefined {
+  const spec = byName.get(name)
+  return spec ? String(spec.default) : undefined
+}
+
+/** Configs whose value is a comma-separated list (IncrementalAlterConfigs APPEND and SUBTRACT). */
+export function isListConfig(name: string): boolean {
+  return name === 'cleanup.policy'
+}
+
 /** The partition log's view of a topic's configuration. */
 export function toLogConfig(config: TopicConfig, flush: FlushPolicy): LogConfig {
   return {

@@ -108,6 +108,21 @@ test('topics create makes a topic that list and describe show, with its partitio
   assert.match(text.stdout, /^PARTITION\s+LEADER\s+EARLIEST\s+LATEST$/m)
   assert.match(text.stdout, /^retention\.ms\s+3600000\s+topic$/m)
 
+  // topics alter: applied at once, the keys not named keep their values; a bad value names the key.
+  const altered = await tideway(['topics', 'alter', topic, '--config', 'retention.bytes=1048576', '--delete-config', 'retention.ms'])
+  assertOk(altered, 'topics alter')
+  assert.match(altered.stdout, new RegExp(`altered topic "${topic}": retention.bytes=1048576, retention.ms \\(default\\)`))
+  const afterAlter = await describe(topic)
+  assert.deepEqual(afterAlter.configs['retention.bytes'], { value: '1048576', source: 'topic', readOnly: false, sensitive: false })
+  assert.equal(afterAlter.configs['retention.ms']?.source, 'default')
+  const invalid = await tideway(['topics', 'alter', topic, '--config', 'retention.ms=soon'])
+  assert.equal(invalid.code, 1)
+  assert.match(invalid.stderr, /invalid config \(.*retention\.ms must be an integer, got "soon"\)/)
+  const validateOnly = await tideway(['topics', 'alter', topic, '--config', 'retention.ms=1000', '--validate-only'])
+  assertOk(validateOnly, 'topics alter --validate-only')
+  assert.equal((await describe(topic)).configs['retention.ms']?.source, 'default', 'validate-only applies nothing')
+  assert.equal((await tideway(['topics', 'alter', topic])).code, 2, 'nothing to change is a usage error')
+
   const pubsub = `${topic}-pubsub`
   assertOk(await tideway(['topics', 'create', pubsub, '--kind', 'pubsub']), 'topics create --kind pubsub')
   assert.deepEqual((await describe(pubsub)).configs['tideway.topic.kind'], { value: 'pubsub', source: 'topic', readOnly: false, sensitive: false })

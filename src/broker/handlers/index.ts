@@ -22,6 +22,15 @@ import { describeGroupsHandler } from './describe-groups.ts'
 import { deleteGroupsHandler } from './delete-groups.ts'
 import { offsetDeleteHandler } from './offset-delete.ts'
 import { initProducerIdHandler } from './init-producer-id.ts'
+import { alterConfigsHandler, incrementalAlterConfigsHandler } from './alter-configs.ts'
+import { deleteRecordsHandler } from './delete-records.ts'
+import {
+  describeClusterHandler,
+  describeLogDirsHandler,
+  describeProducersHandler,
+  electLeadersHandler,
+  offsetForLeaderEpochHandler,
+} from './cluster-admin.ts'
 
 export function buildHandlers(broker: BrokerServices): Map<number, HandlerEntry> {
   const entries = [
@@ -46,6 +55,14 @@ export function buildHandlers(broker: BrokerServices): Map<number, HandlerEntry>
     deleteGroupsHandler(broker),
     offsetDeleteHandler(broker),
     initProducerIdHandler(broker),
+    deleteRecordsHandler(broker),
+    offsetForLeaderEpochHandler(broker),
+    alterConfigsHandler(broker),
+    describeLogDirsHandler(broker),
+    electLeadersHandler(broker),
+    incrementalAlterConfigsHandler(broker),
+    describeClusterHandler(broker),
+    describeProducersHandler(broker),
   ] as unknown as HandlerEntry[]
   return new Map(entries.map((e) => [e.api.key, e]))
 }

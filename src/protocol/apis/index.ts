@@ -22,8 +22,12 @@ import { DescribeGroups } from './describe-groups.ts'
 import { DeleteGroups } from './delete-groups.ts'
 import { OffsetDelete } from './offset-delete.ts'
 import { InitProducerId } from './init-producer-id.ts'
+import { AlterConfigs, IncrementalAlterConfigs } from './alter-configs.ts'
+import { DeleteRecords } from './delete-records.ts'
+import { DescribeCluster, DescribeLogDirs, DescribeProducers, ElectLeaders, OffsetForLeaderEpoch } from './cluster-admin.ts'
 
 export { ApiVersions, CreatePartitions, CreateTopics, DeleteTopics, DescribeConfigs, Fetch, ListOffsets, Metadata, Produce }
+export { AlterConfigs, IncrementalAlterConfigs, DeleteRecords, DescribeCluster, DescribeLogDirs, DescribeProducers, ElectLeaders, OffsetForLeaderEpoch }
 export { FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, DeleteGroups, OffsetDelete, InitProducerId }
 
 export const allApis: readonly Api[] = [
@@ -48,6 +52,14 @@ export const allApis: readonly Api[] = [
   DeleteGroups,
   OffsetDelete,
   InitProducerId,
+  DeleteRecords,
+  OffsetForLeaderEpoch,
+  AlterConfigs,
+  DescribeLogDirs,
+  ElectLeaders,
+  IncrementalAlterConfigs,
+  DescribeCluster,
+  DescribeProducers,
 ] as unknown as readonly Api[]
 
 export function apiByKey(key: number): Api | undefined {

@@ -9,7 +9,7 @@ import { ManualClock } from '../../../src/clock.ts'
 import { isTidewayError } from '../../../src/errors.ts'
 import { valuesOf } from '../../helpers/batches.ts'
 import { FaultyFileIO } from '../../helpers/faulty-file-io.ts'
-import { appendValues, openLog, partitionDir, readAll, readAllValues, segmentFiles } from './helpers.ts'
+import { appendValues, crashCopy, openLog, partitionDir, readAll, readAllValues, segmentFiles } from './helpers.ts'
 
 const opts = { timeout: 30_000 }
 const outOfRange = (err: unknown) => isTidewayError(err, 'TIDEWAY_ERR_OFFSET_OUT_OF_RANGE')
@@ -158,5 +158,37 @@ test('a consumed-below floor (pubsub) deletes exactly the sealed segments wholly
   assert.equal(log.segmentCount, 1)
   assert.equal(log.logStartOffset, bases.at(-1))
   assert.deepEqual((await readAllValues(log)).at(-1), 'p59'.padEnd(40, '.'))
+  await log.close()
+})
+
+test('DeleteRecords moves the start offset durably, deletes the sealed segments wholly below it, and survives a crash', opts, async () => {
+  const dir = partitionDir()
+  const log = await openLog(dir, { config: { segmentBytes: 1024 } })
+  for (let i = 0; i < 60; i++) await appendValues(log, [`d${i}`.padEnd(40, '.')])
+  const segmentsBefore = log.segmentCount
+  assert.equal(await log.deleteRecordsBefore(0n), 0n, 'at or below the start: nothing to do')
+  assert.equal(await log.deleteRecordsBefore(37n), 37n)
+  assert.equal(log.logStartOffset, 37n)
+  assert.ok(log.segmentCount < segmentsBefore, 'segments wholly below 37 are gone')
+  assert.ok(BigInt(segmentFiles(readdirSync(dir), '.log')[0]!.slice(0, 20)) <= 37n, 'the segment holding 37 stays')
+  await assert.rejects(log.read(36n, 100), outOfRange)
+  const records = await readAll(log, 37n)
+  assert.equal(records.find((r) => r.offset >= 37n)!.offset, 37n)
+  assert.equal(records.filter((r) => r.offset >= 37n).length, 23)
+  await assert.rejects(log.deleteRecordsBefore(61n), outOfRange, 'past the high watermark')
+  assert.equal(await log.deleteRecordsBefore(20n), 37n, 'the start never moves back')
+
+  // A crash right after the answer: the new start was durable before it.
+  const crashed = crashCopy(dir)
+  const reopened = await openLog(crashed, { config: { segmentBytes: 1024 } })
+  assert.equal(reopened.logStartOffset, 37n)
+  await assert.rejects(reopened.read(10n, 100), outOfRange)
+  assert.equal(await reopened.deleteRecordsBefore(-1n), 60n, '-1 means the high watermark')
+  assert.equal((await appendValues(reopened, ['next'])).baseOffset, 60n, 'offsets go on')
+  await reopened.close()
+  const again = await openLog(crashed, { config: { segmentBytes: 1024 } })
+  assert.equal(again.logStartOffset, 60n)
+  assert.deepEqual(await readAllValues(again), ['next'])
+  await again.close()
   await log.close()
 })
