@@ -5,7 +5,7 @@
 // It talks to Redis through ioredis, loaded only when the command runs, so the rest of the CLI
 // works without it.
 import { parseArgs } from 'node:util'
-import { DEFAULT_BREAKER_PREFIX, readStoredBreaker, type StoredBreaker } from '../patterns/index.ts'
+import { DEFAULT_BREAKER_PREFIX, scanStoredBreakers, type BreakerScanRedis, type StoredBreaker } from '../patterns/index.ts'
 import type { ClientCommand } from './command.ts'
 import { CommandError, UsageError } from './errors.ts'
 import { formatTable, toJson } from './output.ts'
@@ -13,7 +13,6 @@ import { formatTable, toJson } from './output.ts'
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
 /** Bound on what one listing reads; past it the rest are left out, and stderr says so. */
 const MAX_BREAKERS = 10_000
-const SCAN_COUNT = 200
 
 /** Declared once: the parser and the help both come from it. */
 const listOptions = {
@@ -94,18 +93,10 @@ export function formatBreakers(rows: readonly ListedBreaker[]): string {
   )
 }
 
-/** SCAN's MATCH is a glob: the prefix's own glob characters must match literally. */
-function globEscape(text: string): string {
-  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
-}
-
-interface RedisLike {
+export interface RedisLike extends BreakerScanRedis {
   connect(): Promise<void>
   disconnect(): void
   on(event: 'error', listener: (err: Error) => void): unknown
-  scan(cursor: string, match: 'MATCH', pattern: string, count: 'COUNT', n: number): Promise<[string, string[]]>
-  hgetall(key: string): Promise<Record<string, string>>
-  time(): Promise<[string, string] | (string | number)[]>
 }
 
 async function connect(url: string): Promise<RedisLike> {
@@ -154,25 +145,12 @@ const list: ClientCommand = {
     const url = values.redis ?? io.env['TIDEWAY_REDIS'] ?? DEFAULT_REDIS_URL
     const prefix = values.prefix ?? DEFAULT_BREAKER_PREFIX
     const redis = await connect(url)
-    const rows: ListedBreaker[] = []
+    let rows: ListedBreaker[] = []
     let truncated = false
     try {
-      const keys = new Set<string>() // SCAN may return a key more than once
-      let cursor = '0'
-      do {
-        const [next, batch] = await redis.scan(cursor, 'MATCH', `${globEscape(prefix)}*`, 'COUNT', SCAN_COUNT)
-        for (const key of batch) if (keys.size < MAX_BREAKERS) keys.add(key)
-        else truncated = true
-        cursor = next
-      } while (cursor !== '0' && !truncated)
-      const [seconds, micros] = await redis.time()
-      const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
-      for (const key of [...keys].sort()) {
-        // A key under the prefix that is not a hash (WRONGTYPE) is not one of ours.
-        const fields = await redis.hgetall(key).catch(() => undefined)
-        const stored = fields && readStoredBreaker(key, prefix, fields, nowMs)
-        if (stored) rows.push(listedBreaker(stored, nowMs))
-      }
+      const scanned = await scanStoredBreakers(redis, prefix, MAX_BREAKERS)
+      rows = scanned.breakers.map((stored) => listedBreaker(stored, scanned.nowMs))
+      truncated = scanned.truncated
     } catch (err) {
       if (err instanceof CommandError) throw err
       throw new CommandError(`cannot list breakers in Redis at ${url} (${err instanceof Error ? err.message : String(err)})`, { cause: err })

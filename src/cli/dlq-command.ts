@@ -14,13 +14,12 @@ import { clientCall, defineCommand, type ClientCommand, type CommandIO } from '.
 import { consumeAssigned, type RecordSink } from './consume-command.ts'
 import type { ConsumedRecord } from './consume-plan.ts'
 import { resolveConnection, type Connection } from './connection.ts'
-import { deadLetterOf, formatDeadLetters, formatRedrivePlan, planRedrive, type DeadLetter } from './dlq-plan.ts'
+import { deadLetterOf, DLT_SUFFIX, formatDeadLetters, formatRedrivePlan, planRedrive, REDRIVE_CURSOR_GROUP, sendRedrive, type DeadLetter } from './dlq-plan.ts'
 import { formatTable, toJson } from './output.ts'
 import { lookupTopic } from './topic-lookup.ts'
 
 const EARLIEST = -2n
 const LATEST = -1n
-const DLT_SUFFIX = '.dlt'
 
 /** Collects every record read, for the commands that look at a whole topic. */
 class Collector implements RecordSink {
@@ -123,7 +122,7 @@ const redriveDeadLetters = defineCommand(
   },
   async (io, [topic], options) => {
     const connection = resolveConnection(options.bootstrap, io.env)
-    const cursorGroup = options.group === undefined ? 'tideway-dlq-redrive' : `tideway-dlq-redrive-${options.group}`
+    const cursorGroup = options.group === undefined ? REDRIVE_CURSOR_GROUP : `${REDRIVE_CURSOR_GROUP}-${options.group}`
     const admin = new Admin(connection.clientOptions)
     const context = { action: `redrive "${topic}"`, bootstrap: connection.bootstrap, topic: topic! }
     try {
@@ -143,13 +142,7 @@ const redriveDeadLetters = defineCommand(
       }
       const producer = createProducer({ bootstrap: connection.clientOptions.bootstrapBrokers as string[], delivery: 'at-least-once', clientId: 'tideway-dlq-redrive' })
       try {
-        // One request per run of records going to the same partition, in dead-letter order.
-        for (let at = 0; at < steps.length; ) {
-          let end = at + 1
-          while (end < steps.length && steps[end]!.topic === steps[at]!.topic && steps[end]!.message.partition === steps[at]!.message.partition) end++
-          await clientCall(context, () => producer.sendBatch(steps[at]!.topic, steps.slice(at, end).map((s) => s.message)))
-          at = end
-        }
+        await clientCall(context, () => sendRedrive(producer, steps))
       } finally {
         await producer.close()
       }

@@ -7,6 +7,11 @@ import type { OutgoingMessage } from '../sdk/producer.ts'
 import type { ConsumedRecord } from './consume-plan.ts'
 import { formatTable } from './output.ts'
 
+/** The SDK names a topic's dead-letter topic `<topic>.dlt`. */
+export const DLT_SUFFIX = '.dlt'
+/** The group whose committed offsets on a dead-letter topic say how far redrives got. */
+export const REDRIVE_CURSOR_GROUP = 'tideway-dlq-redrive'
+
 export interface DeadLetter {
   readonly dltTopic: string
   readonly dltPartition: number
@@ -96,6 +101,19 @@ export function planRedrive(letters: readonly DeadLetter[], redriveId: string): 
 }
 
 const printable = (b: Buffer | null) => (b === null ? '-' : b.toString('utf8'))
+
+/** Sends a plan's records, one request per run of records going to the same partition, in dead-letter order. */
+export async function sendRedrive(
+  producer: { sendBatch(topic: string, messages: OutgoingMessage[]): Promise<unknown> },
+  steps: readonly RedriveStep[],
+): Promise<void> {
+  for (let at = 0; at < steps.length; ) {
+    let end = at + 1
+    while (end < steps.length && steps[end]!.topic === steps[at]!.topic && steps[end]!.message.partition === steps[at]!.message.partition) end++
+    await producer.sendBatch(steps[at]!.topic, steps.slice(at, end).map((s) => s.message))
+    at = end
+  }
+}
 
 export function formatDeadLetters(letters: readonly DeadLetter[]): string {
   return formatTable(

@@ -140,12 +140,7 @@ function openStore(db: string | undefined, schema: string | undefined): Store {
 }
 
 async function requireSagaTables(store: Store): Promise<void> {
-  const probe =
-    store.dialect === 'sqlite'
-      ? `SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'tideway_saga_instances'`
-      : `SELECT to_regclass('tideway_saga_instances') AS name`
-  const [row] = await store.transaction((tx) => tx.query<{ name: unknown }>(probe))
-  if (!row || row.name === null) throw new Failure('this database has no saga tables (tideway_saga_instances); check --db and --schema')
+  if (!(await new SagaTables(store).exist())) throw new Failure('this database has no saga tables (tideway_saga_instances); check --db and --schema')
 }
 
 const time = (ms: number | null): string => (ms === null ? '-' : new Date(ms).toISOString())

@@ -5,7 +5,7 @@
 // budget (values.ts). Offsets are bigints; the HTTP layer writes them as decimal strings.
 
 import type { ConsumedRecord } from '../cli/consume-plan.ts'
-import { deadLetterOf } from '../cli/dlq-plan.ts'
+import { deadLetterOf, DLT_SUFFIX, REDRIVE_CURSOR_GROUP } from '../cli/dlq-plan.ts'
 import { partitionLags, totalLag, type MemberView, type TopicPartitions } from '../cli/groups-plan.ts'
 import type { GroupCoordinator } from '../broker/groups/coordinator.ts'
 import { Reader } from '../protocol/primitives.ts'
@@ -25,10 +25,6 @@ export const Limits = {
   pageBytes: 2 * 1024 * 1024,
 } as const
 
-/** The SDK's default dead-letter topic name is `<topic>.dlt` (sdk/dead-letter.ts), as `tideway dlq` assumes. */
-export const DLT_SUFFIX = '.dlt'
-/** The group whose committed offsets are `tideway dlq redrive`'s cursor (cli/dlq-command.ts). */
-export const REDRIVE_CURSOR_GROUP = 'tideway-dlq-redrive'
 
 /** A request the console cannot answer: the status says whose fault it is. */
 export class ConsoleError extends Error {

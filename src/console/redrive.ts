@@ -10,10 +10,10 @@
 // back by hand leaves the cursor where it is.
 
 import { randomUUID } from 'node:crypto'
-import { deadLetterOf, planRedrive, type DeadLetter, type RedriveStep } from '../cli/dlq-plan.ts'
+import { deadLetterOf, DLT_SUFFIX, planRedrive, REDRIVE_CURSOR_GROUP, sendRedrive, type DeadLetter, type RedriveStep } from '../cli/dlq-plan.ts'
 import type { BrokerServices } from '../broker/handler.ts'
 import { createProducer } from '../sdk/producer.ts'
-import { ConsoleError, DLT_SUFFIX, Limits, REDRIVE_CURSOR_GROUP, redriveCursor } from './api.ts'
+import { ConsoleError, Limits, redriveCursor } from './api.ts'
 import { readRecordPage } from './records.ts'
 
 export const MAX_REDRIVE = 10_000
@@ -79,13 +79,7 @@ async function send(services: BrokerServices, steps: readonly RedriveStep[]): Pr
     logger: services.logger.child({ component: 'console-redrive' }),
   })
   try {
-    // One request per run of records going to the same partition, in dead-letter order.
-    for (let at = 0; at < steps.length; ) {
-      let end = at + 1
-      while (end < steps.length && steps[end]!.topic === steps[at]!.topic && steps[end]!.message.partition === steps[at]!.message.partition) end++
-      await producer.sendBatch(steps[at]!.topic, steps.slice(at, end).map((s) => s.message))
-      at = end
-    }
+    await sendRedrive(producer, steps)
   } catch (err) {
     throw new ConsoleError(502, `sending the dead letters back failed: ${err instanceof Error ? err.message : String(err)}`)
   } finally {

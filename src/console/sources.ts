@@ -6,8 +6,8 @@
 // operator who opens the page needs to see why there is nothing.
 
 import { existsSync } from 'node:fs'
-import { listedBreaker, type ListedBreaker } from '../cli/breakers-command.ts'
-import { DEFAULT_BREAKER_PREFIX, readStoredBreaker } from '../patterns/circuit-breaker/index.ts'
+import { listedBreaker, type ListedBreaker, type RedisLike } from '../cli/breakers-command.ts'
+import { DEFAULT_BREAKER_PREFIX, scanStoredBreakers } from '../patterns/circuit-breaker/index.ts'
 import { SagaStatus } from '../patterns/saga/machine.ts'
 import { SagaTables, type InstanceSummary, type StoredInstance } from '../patterns/saga/saga-store.ts'
 import type { Store } from '../sdk/store.ts'
@@ -72,13 +72,16 @@ export class SagaSource {
     const source = this.#shown()
     try {
       this.#store ??= this.#open()
-      return { configured: true, source, error: null, data: await withTimeout('the saga database', work(new SagaTables(this.#store))) }
+      const tables = new SagaTables(this.#store)
+      if (!(await withTimeout('the saga database', tables.exist()))) {
+        return { configured: true, source, error: `no saga tables (tideway_saga_instances) in ${source}: check --console-saga-db and --console-saga-schema` }
+      }
+      return { configured: true, source, error: null, data: await withTimeout('the saga database', work(tables)) }
     } catch (err) {
       const store = this.#store
       this.#store = undefined
       await store?.close().catch(() => {})
-      const missingTables = /no such table|does not exist/.test(messageOf(err))
-      return { configured: true, source, error: missingTables ? `no saga tables (tideway_saga_instances) in ${source}: ${messageOf(err)}` : messageOf(err) }
+      return { configured: true, source, error: messageOf(err) }
     }
   }
 
@@ -114,15 +117,6 @@ export class SagaSource {
 // -------------------------------------------------------------------------------------------
 // Circuit breakers
 
-interface RedisLike {
-  connect(): Promise<void>
-  disconnect(): void
-  on(event: 'error', listener: (err: Error) => void): unknown
-  scan(cursor: string, match: 'MATCH', pattern: string, count: 'COUNT', n: number): Promise<[string, string[]]>
-  hgetall(key: string): Promise<Record<string, string>>
-  time(): Promise<[string, string] | (string | number)[]>
-}
-
 export interface BreakerListing {
   readonly prefix: string
   readonly breakers: readonly ListedBreaker[]
@@ -154,27 +148,8 @@ export class BreakerSource {
   }
 
   async #scan(redis: RedisLike): Promise<BreakerListing> {
-    const keys = new Set<string>() // SCAN may return a key more than once
-    let truncated = false
-    let cursor = '0'
-    do {
-      // SCAN's MATCH is a glob: the prefix's own glob characters must match literally.
-      const [next, batch] = await redis.scan(cursor, 'MATCH', `${this.#prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}*`, 'COUNT', 200)
-      for (const key of batch) if (keys.size < MAX_BREAKERS) keys.add(key)
-      else truncated = true
-      cursor = next
-    } while (cursor !== '0' && !truncated)
-    // Redis's own clock: the one the breakers' scripts use.
-    const [seconds, micros] = await redis.time()
-    const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
-    const breakers: ListedBreaker[] = []
-    for (const key of [...keys].sort()) {
-      // A key under the prefix that is not a hash (WRONGTYPE) is not one of ours.
-      const fields = await redis.hgetall(key).catch(() => undefined)
-      const stored = fields && readStoredBreaker(key, this.#prefix, fields, nowMs)
-      if (stored) breakers.push(listedBreaker(stored, nowMs))
-    }
-    return { prefix: this.#prefix, breakers, truncated }
+    const { nowMs, breakers, truncated } = await scanStoredBreakers(redis, this.#prefix, MAX_BREAKERS)
+    return { prefix: this.#prefix, breakers: breakers.map((stored) => listedBreaker(stored, nowMs)), truncated }
   }
 
   async #connect(): Promise<RedisLike> {

@@ -4,6 +4,13 @@ export { CircuitBreaker, createCircuitBreaker, type BreakerCounters, type Breake
 export { BreakerState, TransitionReason } from './core.ts'
 export { CallTimeoutError, CircuitOpenError } from './errors.ts'
 export { breakerPolicy, type BreakerPolicy, type BreakerPolicyOptions, type WindowOptions } from './policy.ts'
-export { breakerKey, DEFAULT_PREFIX as DEFAULT_BREAKER_PREFIX, readStoredBreaker, type StoredBreaker } from './redis-layout.ts'
+export {
+  breakerKey,
+  DEFAULT_PREFIX as DEFAULT_BREAKER_PREFIX,
+  readStoredBreaker,
+  scanStoredBreakers,
+  type BreakerScanRedis,
+  type StoredBreaker,
+} from './redis-layout.ts'
 export { RedisTimeoutError, sharedState, type BreakerRedis, type SharedStateOptions } from './redis-state.ts'
 export { localState, type Backend, type BackendEvent, type StateBackend } from './state.ts'

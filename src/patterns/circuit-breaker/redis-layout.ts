@@ -344,3 +344,41 @@ export function readStoredBreaker(key: string, prefix: string, fields: Readonly<
     probesInFlight: state === BreakerState.halfOpen && int('leaseUntil') > nowMs ? int('probes') : 0,
   }
 }
+
+/** The Redis commands listing breakers needs (ioredis has them). */
+export interface BreakerScanRedis {
+  scan(cursor: string, match: 'MATCH', pattern: string, count: 'COUNT', n: number): Promise<[string, string[]]>
+  hgetall(key: string): Promise<Record<string, string>>
+  time(): Promise<[string, string] | (string | number)[]>
+}
+
+/**
+ * Every breaker stored under `prefix`, read with SCAN (at most `max` keys: `truncated` says when
+ * more exist) and HGETALL, at Redis's own time: the clock the breakers' scripts use.
+ */
+export async function scanStoredBreakers(
+  redis: BreakerScanRedis,
+  prefix: string,
+  max: number,
+): Promise<{ nowMs: number; breakers: StoredBreaker[]; truncated: boolean }> {
+  const keys = new Set<string>() // SCAN may return a key more than once
+  let truncated = false
+  let cursor = '0'
+  do {
+    // MATCH is a glob: the prefix's own glob characters must match literally.
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}*`, 'COUNT', 200)
+    for (const key of batch) if (keys.size < max) keys.add(key)
+    else truncated = true
+    cursor = next
+  } while (cursor !== '0' && !truncated)
+  const [seconds, micros] = await redis.time()
+  const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+  const breakers: StoredBreaker[] = []
+  for (const key of [...keys].sort()) {
+    // A key under the prefix that is not a hash (WRONGTYPE) is not one of ours.
+    const fields = await redis.hgetall(key).catch(() => undefined)
+    const stored = fields && readStoredBreaker(key, prefix, fields, nowMs)
+    if (stored) breakers.push(stored)
+  }
+  return { nowMs, breakers, truncated }
+}

@@ -123,6 +123,16 @@ export class SagaTables {
     this.store = store
   }
 
+  /** Whether the saga tables are in this database (read-only readers check before reading). */
+  async exist(): Promise<boolean> {
+    const probe =
+      this.store.dialect === 'sqlite'
+        ? `SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'tideway_saga_instances'`
+        : `SELECT to_regclass('tideway_saga_instances') AS name`
+    const [row] = await this.store.transaction((tx) => tx.query<{ name: unknown }>(probe))
+    return row !== undefined && row.name !== null
+  }
+
   #sql(text: string): string {
     if (this.store.dialect !== 'postgres') return text
     let n = 0
