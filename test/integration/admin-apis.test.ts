@@ -1,7 +1,7 @@
 // The admin APIs Kafka tooling relies on, through the admin clients people use: KafkaJS
 // (AlterConfigs, DescribeConfigs, DeleteRecords), @platformatic/kafka (IncrementalAlterConfigs,
-// DeleteRecords, DescribeLogDirs) and python confluent-kafka's AdminClient (librdkafka:
-// AlterConfigs, DescribeConfigs with sources and synonyms), against a broker process that is
+// DeleteRecords, DescribeLogDirs), python confluent-kafka's AdminClient (librdkafka:
+// AlterConfigs, DescribeConfigs with sources and synonyms) and librdkafka's DeleteRecords, against a broker process that is
 // restarted to show every change was stored. The single-node answers of DescribeCluster,
 // OffsetForLeaderEpoch, ElectLeaders and DescribeProducers are checked on the wire.
 import assert from 'node:assert/strict'
@@ -20,6 +20,7 @@ import { PYTHON, requireKcat, requirePythonKafka, run } from '../helpers/tools.t
 
 const { Kafka, logLevel, ConfigResourceTypes } = kafkajs
 const CONFIGS_PY = fileURLToPath(new URL('./clients/confluent_configs.py', import.meta.url))
+const DELETE_RECORDS_PY = fileURLToPath(new URL('./clients/librdkafka_delete_records.py', import.meta.url))
 
 const dir = tempDir('tideway-admin-')
 const broker = new BrokerProcess(join(dir.path, 'broker'))
@@ -174,7 +175,7 @@ test('each admin client alters a topic and reads it back; a bad value is refused
   assert.deepEqual(described.get('cleanup.policy'), ['delete', DYNAMIC_TOPIC_CONFIG, false])
 })
 
-test('DeleteRecords through KafkaJS and @platformatic/kafka moves the start offset; fetching below it is OFFSET_OUT_OF_RANGE', async () => {
+test('DeleteRecords through KafkaJS, librdkafka and @platformatic/kafka moves the start offset; fetching below it is OFFSET_OUT_OF_RANGE', async () => {
   const topic = uniqueName('admin-delete-records')
   await createTopic(broker.bootstrap, topic, 1, { 'segment.bytes': '1024' })
   const producer = kafka().producer()
@@ -189,6 +190,16 @@ test('DeleteRecords through KafkaJS and @platformatic/kafka moves the start offs
     const [offsets] = await admin.fetchTopicOffsets(topic)
     assert.deepEqual([offsets!.low, offsets!.high], ['25', '40'])
   })
+  // librdkafka's own rd_kafka_DeleteRecords (through ctypes: Debian's python binding lacks it).
+  const deleteWithLibrdkafka = async (...pairs: string[]) => {
+    const result = await run(PYTHON, [DELETE_RECORDS_PY, broker.bootstrap, topic, ...pairs], { timeoutMs: 60_000 })
+    assert.equal(result.code, 0, `librdkafka_delete_records.py failed:\n${result.stderr}`)
+    return JSON.parse(result.stdout.trim().split('\n').at(-1)!) as { ok: boolean; low_watermarks: Record<string, number>; partition_errors: Record<string, string> }
+  }
+  assert.deepEqual(await deleteWithLibrdkafka('0:20'), { ok: true, low_watermarks: { 0: 25 }, partition_errors: {} }, 'below the start: nothing moves')
+  assert.deepEqual(await deleteWithLibrdkafka('0:30'), { ok: true, low_watermarks: { 0: 30 }, partition_errors: {} })
+  assert.deepEqual((await deleteWithLibrdkafka('0:99')).partition_errors, { 0: 'OFFSET_OUT_OF_RANGE' }, 'past the high watermark')
+
   const raw = await RawClient.connect(broker.bootstrap)
   const fetchAt = async (offset: bigint) =>
     (
@@ -199,17 +210,17 @@ test('DeleteRecords through KafkaJS and @platformatic/kafka moves the start offs
         forgottenTopicsData: [],
       })
     ).responses[0]!.partitions[0]!
-  assert.equal((await fetchAt(24n)).errorCode, ErrorCode.OFFSET_OUT_OF_RANGE)
-  const at25 = await fetchAt(25n)
-  assert.equal(at25.errorCode, ErrorCode.NONE)
-  assert.equal(at25.logStartOffset, 25n)
+  assert.equal((await fetchAt(29n)).errorCode, ErrorCode.OFFSET_OUT_OF_RANGE)
+  const at30 = await fetchAt(30n)
+  assert.equal(at30.errorCode, ErrorCode.NONE)
+  assert.equal(at30.logStartOffset, 30n)
   raw.close()
 
   const kcat = await run('kcat', ['-C', '-b', broker.bootstrap, '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '%o\n'], { timeoutMs: 60_000 })
   assert.equal(kcat.code, 0, kcat.stderr)
   const offsets = kcat.stdout.trim().split('\n').map(Number)
-  assert.equal(offsets[0], 25, 'a consumer from the beginning starts at the new start')
-  assert.equal(offsets.length, 15)
+  assert.equal(offsets[0], 30, 'a consumer from the beginning starts at the new start')
+  assert.equal(offsets.length, 10)
 
   // -1: up to the high watermark. Survives a restart.
   await withPlatformaticAdmin(async (admin) => {
