@@ -7,10 +7,22 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
+import { readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Admin } from '@platformatic/kafka'
 import kafkajs from 'kafkajs'
-import { DescribeCluster, DescribeProducers, ElectLeaders, Fetch, OffsetForLeaderEpoch } from '../../src/protocol/apis/index.ts'
+import {
+  AlterConfigs,
+  DeleteRecords,
+  DescribeCluster,
+  DescribeConfigs,
+  DescribeLogDirs,
+  DescribeProducers,
+  ElectLeaders,
+  Fetch,
+  IncrementalAlterConfigs,
+  OffsetForLeaderEpoch,
+} from '../../src/protocol/apis/index.ts'
 import { ErrorCode } from '../../src/protocol/error-codes.ts'
 import { createTopic } from '../helpers/admin.ts'
 import { BrokerProcess, tempDir } from '../helpers/broker-process.ts'
@@ -23,7 +35,8 @@ const CONFIGS_PY = fileURLToPath(new URL('./clients/confluent_configs.py', impor
 const DELETE_RECORDS_PY = fileURLToPath(new URL('./clients/librdkafka_delete_records.py', import.meta.url))
 
 const dir = tempDir('tideway-admin-')
-const broker = new BrokerProcess(join(dir.path, 'broker'))
+// debug: the broker logs each request's API and version, so the test can see what clients chose.
+const broker = new BrokerProcess(join(dir.path, 'broker'), ['--log-level', 'debug'])
 
 before(async () => {
   requirePythonKafka()
@@ -275,5 +288,48 @@ test('single-node answers: DescribeCluster, OffsetForLeaderEpoch, ElectLeaders, 
     assert.equal(without!.activeProducers.length, 0)
   } finally {
     raw.close()
+  }
+})
+
+/** The newest version of an API a client package implements, from its per-version files (v0, v1, ...). */
+function newestIn(dir: string, pattern: RegExp): number {
+  const versions = readdirSync(fileURLToPath(new URL(dir, import.meta.url))).flatMap((name) => {
+    const m = pattern.exec(name)
+    return m ? [Number(m[1])] : []
+  })
+  return Math.max(...versions)
+}
+
+test('each client used the newest version of each admin API that both it and the broker know', (t) => {
+  const served = new Map(
+    [DeleteRecords, AlterConfigs, IncrementalAlterConfigs, DescribeConfigs, DescribeLogDirs].map((api) => [api.name, api.versions[1]]),
+  )
+  const used = new Map<string, Set<number>>() // "clientId api" -> versions
+  for (const line of broker.log.split('\n')) {
+    if (!line.includes('"msg":"request"')) continue
+    const { api, version, clientId } = JSON.parse(line) as { api: string; version: number; clientId: string | null }
+    if (!served.has(api)) continue
+    const key = `${clientId} ${api}`
+    used.set(key, (used.get(key) ?? new Set()).add(version))
+  }
+  t.diagnostic([...used].map(([key, versions]) => `${key} v${[...versions].join(',')}`).sort().join('; '))
+  const plt = '../../node_modules/@platformatic/kafka/dist/apis/admin/'
+  const kjs = '../../node_modules/kafkajs/src/protocol/requests/'
+  const expected: [client: string, api: string, clientNewest: number][] = [
+    ['admin-test', 'AlterConfigs', newestIn(`${kjs}alterConfigs/`, /^v(\d+)$/)],
+    ['admin-test', 'DescribeConfigs', newestIn(`${kjs}describeConfigs/`, /^v(\d+)$/)],
+    ['admin-test', 'DeleteRecords', newestIn(`${kjs}deleteRecords/`, /^v(\d+)$/)],
+    ['admin-test-plt', 'IncrementalAlterConfigs', newestIn(plt, /^incremental-alter-configs-v(\d+)\.js$/)],
+    ['admin-test-plt', 'DeleteRecords', newestIn(plt, /^delete-records-v(\d+)\.js$/)],
+    ['admin-test-plt', 'DescribeLogDirs', newestIn(plt, /^describe-log-dirs-v(\d+)\.js$/)],
+  ]
+  for (const [client, api, clientNewest] of expected) {
+    const versions = [...(used.get(`${client} ${api}`) ?? [])]
+    assert.deepEqual(versions, [Math.min(clientNewest, served.get(api)!)], `${client} ${api}: used ${versions.join(',') || 'none'}`)
+  }
+  // librdkafka (client id "rdkafka") negotiates from ApiVersions too; it must have used something we serve.
+  for (const api of ['AlterConfigs', 'DescribeConfigs', 'DeleteRecords']) {
+    const versions = [...(used.get(`rdkafka ${api}`) ?? [])]
+    assert.ok(versions.length > 0 && versions.every((v) => v <= served.get(api)!), `librdkafka ${api}: ${versions.join(',')}`)
   }
 })
