@@ -1,13 +1,19 @@
 // Tideway-only rows: what its own features cost, each against plain batched produce on the same
 // broker in the same run: idempotent producers, an idempotency-key header on every record on an
 // ordinary topic and on a dedup topic, the same keys sent again (answered, nothing written), and
-// the embedded broker's cold start to its first acknowledged produce.
+// the embedded broker's cold start to its first acknowledged produce; and produce p99 while the
+// log cleaner compacts a topic, against the same broker with the cleaner idle.
+import { readdirSync, statSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Admin, Producer } from '@platformatic/kafka'
+import kafkajs from 'kafkajs'
 import { startBroker } from '../src/broker/broker.ts'
+import { brokerOptions } from '../src/broker/config.ts'
 import { silentLogger } from '../src/logger.ts'
+import { BrokerProcess } from '../test/helpers/broker-process.ts'
+import { ratio, summarise } from './measure.ts'
 import type { Measured } from './systems/types.ts'
 
 const RECORD = Buffer.alloc(1024, 'x')
@@ -98,4 +104,64 @@ export async function coldStart(runs: number): Promise<{ medianMs: number; sampl
   }
   const sorted = [...samplesMs].sort((a, b) => a - b)
   return { medianMs: sorted[Math.floor(sorted.length / 2)]!, samplesMs }
+}
+
+export interface CleanerImpact {
+  /** Plain batched produce p99 with the cleaner idle, and while it compacts another topic. */
+  readonly withoutP99Ms: number
+  readonly withP99Ms: number
+  /** withP99Ms / withoutP99Ms. */
+  readonly p99Ratio: number | null
+  /** The compacted topic's bytes on disk before and after the measured window. */
+  readonly compactedBytes: readonly [number, number]
+  readonly cleanerIoBytesPerSecond: number
+}
+
+/**
+ * Produce p99 while the log cleaner runs, against the same broker with the cleaner idle: a
+ * broker whose cleaner looks every 100 ms, a topic filled with `fillBytes` of 1 KiB records
+ * over 100 keys under cleanup.policy=delete (so nothing is cleaned yet), plain batched produce
+ * to another topic, then the filled topic is altered to compact and the same produce runs while
+ * the cleaner works through it (at its default throttle).
+ */
+export async function cleanerImpact(dir: string, seconds: number, fillBytes: number): Promise<CleanerImpact> {
+  const broker = new BrokerProcess(join(dir, 'cleaner'), ['--cleaner-interval-ms', '100'])
+  await broker.start()
+  const topic = 'bench-compacted'
+  const partitionBytes = () => dirSize(join(broker.dataDir, `${topic}-0`))
+  try {
+    const admin = new kafkajs.Kafka({ brokers: [broker.bootstrap], clientId: 'bench-cleaner', logLevel: kafkajs.logLevel.NOTHING }).admin()
+    await admin.connect()
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'segment.bytes', value: String(1024 * 1024) }] }] })
+      const producer = new Producer({ clientId: 'bench-fill', bootstrapBrokers: [broker.bootstrap], acks: -1 })
+      try {
+        for (let sent = 0; sent < fillBytes; sent += 64 * RECORD.length) {
+          const messages = Array.from({ length: 64 }, (_, i) => ({ topic, key: Buffer.from(`key-${(sent / RECORD.length + i) % 100}`), value: RECORD, partition: 0 }))
+          await producer.send({ messages, acks: -1 })
+        }
+      } finally {
+        await producer.close()
+      }
+      const without = summarise(await batchedProduce(broker.bootstrap, 'bench-cleaner-produce', { seconds }))
+      const before = partitionBytes()
+      await admin.alterConfigs({ validateOnly: false, resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name: 'cleanup.policy', value: 'compact' }, { name: 'segment.bytes', value: String(1024 * 1024) }] }] })
+      const withCleaner = summarise(await batchedProduce(broker.bootstrap, 'bench-cleaner-produce', { seconds }))
+      return {
+        withoutP99Ms: without.p99Ms ?? Number.NaN,
+        withP99Ms: withCleaner.p99Ms ?? Number.NaN,
+        p99Ratio: ratio(withCleaner.p99Ms, without.p99Ms),
+        compactedBytes: [before, partitionBytes()],
+        cleanerIoBytesPerSecond: brokerOptions.cleanerIoBytesPerSecond.default,
+      }
+    } finally {
+      await admin.disconnect()
+    }
+  } finally {
+    await broker.kill9()
+  }
+}
+
+function dirSize(path: string): number {
+  return readdirSync(path).reduce((n, name) => n + statSync(join(path, name)).size, 0)
 }

@@ -17,7 +17,7 @@
 // setting, so they run once per system on its relaxed variant (which fills the log faster).
 // kcat (librdkafka) also produces to and replays from Tideway, and a raw client that decodes no
 // record replays, to show what the broker does when the client is not the bottleneck. Then Tideway's own features against plain produce, the SDK's
-// delivery modes end to end, and the embedded broker's cold start.
+// delivery modes end to end, the embedded broker's cold start, and produce p99 while the log cleaner runs as a ratio to without.
 // Flags: --json (machine-readable), --markdown (the tables as the README shows them), --save FILE
 // (keep the report as JSON), --from FILE (print or chart a saved report instead of measuring), --quick (a short smoke run, what CI executes: it checks the
 // bench runs, never its speed), --chart (writes docs/bench.svg from this run), --only a,b
@@ -31,7 +31,7 @@ import { parseArgs } from 'node:util'
 import { BrokerProcess } from '../test/helpers/broker-process.ts'
 import { renderChart } from './chart.ts'
 import { fdatasyncLoop } from './disk.ts'
-import { batchedProduce, coldStart, createDedupTopic } from './features.ts'
+import { batchedProduce, cleanerImpact, coldStart, createDedupTopic, type CleanerImpact } from './features.ts'
 import { ratio, round, summarise, type Summary } from './measure.ts'
 import { deliveryModeRun, type ModeResult } from './sdk-modes.ts'
 import { jetstream } from './systems/jetstream.ts'
@@ -52,8 +52,8 @@ const { values: flags } = parseArgs({
 })
 
 const SIZES = flags.quick
-  ? { seconds: 0.5, e2eSeconds: 1, rates: [200], replayRecords: 5_000, groupRecords: 5_000, eosRecords: 300, kcatRecords: 5_000, sdkRecords: 300, coldRuns: 1, inFlight: 256 }
-  : { seconds: 3, e2eSeconds: 5, rates: [1_000, 10_000], replayRecords: 1_000_000, groupRecords: 200_000, eosRecords: 5_000, kcatRecords: 300_000, sdkRecords: 5_000, coldRuns: 5, inFlight: 256 }
+  ? { seconds: 0.5, e2eSeconds: 1, rates: [200], replayRecords: 5_000, groupRecords: 5_000, eosRecords: 300, kcatRecords: 5_000, sdkRecords: 300, coldRuns: 1, inFlight: 256, cleanerFillBytes: 4 * 2 ** 20 }
+  : { seconds: 3, e2eSeconds: 5, rates: [1_000, 10_000], replayRecords: 1_000_000, groupRecords: 200_000, eosRecords: 5_000, kcatRecords: 300_000, sdkRecords: 5_000, coldRuns: 5, inFlight: 256, cleanerFillBytes: 24 * 2 ** 20 }
 const RECORD_SIZES = [1024, 100] as const
 const GROUP_MEMBERS = 3
 
@@ -144,6 +144,7 @@ interface Features {
   readonly rows: Row[]
   readonly coldStart: { medianMs: number; samplesMs: number[] }
   readonly modes: ModeResult[]
+  readonly cleaner: CleanerImpact
 }
 
 /** Tideway's own features against plain batched produce, the SDK's modes, and cold start. */
@@ -168,7 +169,9 @@ async function tidewayFeatures(dir: string): Promise<Features> {
     }
     await broker.stop()
     progress('cold start')
-    return { rows, modes, coldStart: await coldStart(SIZES.coldRuns) }
+    const cold = await coldStart(SIZES.coldRuns)
+    progress('produce while the log cleaner runs')
+    return { rows, modes, coldStart: cold, cleaner: await cleanerImpact(dir, seconds, SIZES.cleanerFillBytes) }
   } finally {
     await broker.kill9()
   }
@@ -304,7 +307,9 @@ function text(report: Report): string {
     const plain = features.rows[0]!
     lines.push(...table({ id: 'features', title: 'Tideway features, 1 KiB records, against plain batched produce', rows: features.rows }, { system: plain.system, label: 'this ÷ plain', invert: true }))
     lines.push('sdk end to end per delivery mode, handled into a database balance', ...features.modes.map((m) => `  ${m.name.padEnd(44)} ${String(m.recordsPerSec).padStart(9)} rec/s (${m.seconds} s)`))
-    lines.push(`embedded cold start to first acknowledged produce: median ${features.coldStart.medianMs} ms (${features.coldStart.samplesMs.join(', ')})`, '')
+    lines.push(`embedded cold start to first acknowledged produce: median ${features.coldStart.medianMs} ms (${features.coldStart.samplesMs.join(', ')})`)
+    const c = features.cleaner
+    lines.push(`produce p99 while the log cleaner runs (${c.cleanerIoBytesPerSecond} B/s): ${c.withP99Ms} ms vs ${c.withoutP99Ms} ms idle, ratio ${c.p99Ratio ?? '-'}; compacted topic ${c.compactedBytes[0]} -> ${c.compactedBytes[1]} bytes`, '')
   }
   return lines.join('\n') + '\n'
 }

@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { systemClock, type Clock } from '../clock.ts'
 import { TidewayError } from '../errors.ts'
 import { jsonLogger, type Logger } from '../logger.ts'
+import { IoThrottle } from '../storage/compaction.ts'
 import { TopicStore } from '../storage/topic-store.ts'
 import { mkdirDurably, nodeFileIO, writeFileDurably, type FileIO } from '../storage/file-io.ts'
 import { brokerOptions, resolveConfig, type BrokerConfig } from './config.ts'
@@ -145,6 +146,17 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   }, config.retentionCheckIntervalMs)
   retention.unref()
 
+  // One cleaner for the broker: one partition at a time, throttled, never two passes at once.
+  const throttle = new IoThrottle(config.cleanerIoBytesPerSecond, clock)
+  let cleaning: Promise<unknown> | null = null
+  const cleaner = setInterval(() => {
+    cleaning ??= topics
+      .clean(throttle)
+      .catch((err: unknown) => logger.error('compaction failed', { err }))
+      .finally(() => (cleaning = null))
+  }, config.cleanerIntervalMs)
+  cleaner.unref()
+
   logger.info('broker started', {
     host: bound.host,
     port: bound.port,
@@ -167,6 +179,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
     close() {
       closing ??= (async () => {
         clearInterval(retention)
+        clearInterval(cleaner)
         await http?.close()
         await server.close(config.shutdownTimeoutMs)
         await groups.close()

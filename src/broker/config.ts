@@ -87,6 +87,18 @@ export const brokerOptions = {
       'always makes progress. Bounds the memory each fetch in progress holds.',
   },
   retentionCheckIntervalMs: { kind: 'int', default: 300000, doc: 'How often retention deletes old segments.' },
+  cleanerIntervalMs: {
+    kind: 'int',
+    default: 15000,
+    doc: 'How often the log cleaner looks for compacted partitions with sealed segments to clean; passes never overlap (Kafka: log.cleaner.backoff.ms).',
+  },
+  cleanerIoBytesPerSecond: {
+    kind: 'int',
+    default: 16777216,
+    doc:
+      'Most bytes a second the log cleaner reads and writes, all partitions together (0: unlimited), so produce ' +
+      'latency is unaffected by compaction (Kafka: log.cleaner.io.max.bytes.per.second).',
+  },
   shutdownTimeoutMs: { kind: 'int', default: 10000, doc: 'How long a graceful shutdown waits for in-flight requests.' },
   producerIdExpirationMs: {
     kind: 'int',

@@ -27,8 +27,13 @@
 //   failed fsync the kernel may have dropped the dirty pages, so a second fsync can "succeed"
 //   without the data (PostgreSQL's fsyncgate). Reads keep serving what was durable; a restart
 //   recovers. No clean-shutdown marker is written for a fenced log.
+// - Compacted topics (cleanup.policy compact): clean() rewrites sealed segments old enough for
+//   min.compaction.lag.ms, keeping each key's last record (cleaner.ts), and swaps the cleaned
+//   files in crash-safely (compaction.ts). Offsets never change; the active segment is never
+//   touched; reads in flight finish on the files they started on.
 //
 // Recovery on open (after Kafka's LogLoader)
+// - An interrupted compaction swap is rolled back (never committed) or finished (compaction.ts).
 // - Stray `.tmp` and `.deleted` files and index files without a `.log` are removed: they are
 //   interrupted atomic writes and deletions.
 // - Sealed segments were fsynced, with their index files written durably, before the next
@@ -42,11 +47,12 @@
 //   Inside an older segment it is corruption: we log it as an error and cut only that
 //   segment, keeping the later segments' data (Kafka instead drops all later
 //   unflushed segments; ours were all flushed, so they are good data). That leaves a gap in the
-//   offsets, which readers step over. The next offset is the last valid batch's lastOffset + 1,
+//   offsets, which readers step over (as they step over the gaps compaction leaves: offsets
+//   ascend, but need not be dense). The next offset is the last valid batch's lastOffset + 1,
 //   or the segment's base offset when it is empty.
 
 import type { Clock } from '../clock.ts'
-import { TidewayError } from '../errors.ts'
+import { isTidewayError, TidewayError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import {
   BATCH_HEADER_SIZE,
@@ -65,6 +71,8 @@ import { batchWithRecords, markerBatch, openProducedRecords, openRecords, record
 import { dedupKeyOf, DedupWindow } from './dedup-window.ts'
 import { ProducerStateTable, type ProducerBatch } from './producer-state.ts'
 import { mkdirDurably, writeFileDurably, type FileIO } from './file-io.ts'
+import type { CompactionConfig } from './cleaner.ts'
+import { compact, finishInterruptedSwaps, swapIn, type CompactionResult, type IoThrottle } from './compaction.ts'
 import { ChunkedReader, parseSegmentFileName, readFully, readFullyParallel, Segment, SegmentFile, segmentFileName } from './segment.ts'
 
 export type FlushPolicy = { mode: 'always' } | { mode: 'interval'; intervalMs: number } | { mode: 'never' }
@@ -83,6 +91,8 @@ export interface LogConfig {
   flush: FlushPolicy
   /** Idempotency-key dedup (dedup-window.ts); absent when the topic does not use it. */
   dedup?: DedupConfig
+  /** Log compaction (cleanup.policy compact); absent when the topic is not compacted. */
+  compaction?: CompactionConfig
 }
 
 export interface DedupConfig {
@@ -136,6 +146,8 @@ const PRODUCER_SNAPSHOT = 'producers.snapshot'
 const CLEAN_SHUTDOWN = 'clean-shutdown'
 /** The log start offset DeleteRecords moved past the first segment's base, as decimal text. */
 const LOG_START_OFFSET = 'log-start-offset'
+/** Compaction's checkpoint: the offset below which the last complete pass cleaned, as decimal text. */
+const CLEANER_CHECKPOINT = 'cleaner-checkpoint'
 /** A single node is every partition's only leader, for ever: one leader epoch, stamped on every batch. */
 export const LEADER_EPOCH = 0
 /** scanBatchHeaders reads this much at a time. */
@@ -185,6 +197,13 @@ export class PartitionLog {
   #admissionsPending = 0
   /** Answers waiting for an original to become durable (dedup duplicates that store nothing). */
   #durableWaiters: { offset: bigint; resolve: () => void; reject: (err: unknown) => void }[] = []
+  /** The compaction pass under way, if any; close() aborts it through #cleanerStop. */
+  #cleaning: Promise<CompactionResult | null> | null = null
+  readonly #cleanerStop = new AbortController()
+  /** Below this offset the last complete compaction pass cleaned (its checkpoint). */
+  #cleanedBelow = 0n
+  /** When a tombstone kept by the last pass becomes removable (0: unknown, as after open). */
+  #tombstonesDueMs = 0
 
   private constructor(options: PartitionLogOptions) {
     this.topic = options.topic
@@ -701,6 +720,8 @@ export class PartitionLog {
     const candidates = this.#segments.slice(first)
     for (const segment of candidates) {
       if (segment.baseOffset >= highWatermark) break
+      // Compaction swapped it out (or retention deleted it) since the lookup: look again.
+      if (segment.deleted) return this.read(fetchOffset, maxBytes)
       const records = await this.#withReader(segment, () => this.#readFrom(segment, fetchOffset, maxBytes, highWatermark))
       if (records.length > 0) return { ...result, records }
     }
@@ -890,6 +911,104 @@ export class PartitionLog {
   }
 
   // ---------------------------------------------------------------------------------------------
+  // Compaction
+
+  /**
+   * One compaction pass (compaction.ts) over the sealed segments below the cleaning point: the
+   * first segment with a timestamp newer than now - min.compaction.lag.ms, or the active one
+   * (on a dedup topic also the first inside the dedup window, so a key the window may still be
+   * asked about is never compacted away). It runs only when there is work: segments sealed since
+   * the last pass's checkpoint, or a tombstone that pass kept now past delete.retention.ms.
+   * Passes run one at a time; close() stops one at its next batch. Null: nothing was done.
+   */
+  clean(throttle: IoThrottle): Promise<CompactionResult | null> {
+    if (this.#closed) return Promise.reject(this.#closedError())
+    this.#cleaning ??= this.#clean(throttle).finally(() => (this.#cleaning = null))
+    return this.#cleaning
+  }
+
+  async #clean(throttle: IoThrottle): Promise<CompactionResult | null> {
+    const config = this.#config.compaction
+    if (!config || this.#fenced) return null
+    const now = this.#clock.wallMs()
+    const segments = this.#cleanableSegments(config, now)
+    const cleaningPoint = segments.at(-1)?.nextOffset
+    if (cleaningPoint === undefined || (cleaningPoint <= this.#cleanedBelow && now < this.#tombstonesDueMs)) return null
+    const protectedLastOffsets = new Set<bigint>()
+    for (const { producerId } of this.#producers.list()) {
+      for (const batch of this.#producers.stateOf(producerId)?.batches ?? []) protectedLastOffsets.add(batch.lastOffset)
+    }
+    let result: CompactionResult
+    try {
+      result = await compact({
+        dir: this.dir,
+        io: this.#io,
+        clock: this.#clock,
+        logger: this.#logger,
+        segments,
+        cleanedBelow: this.#cleanedBelow,
+        config,
+        segmentBytes: this.#config.segmentBytes,
+        indexIntervalBytes: this.#config.indexIntervalBytes,
+        protectedLastOffsets,
+        throttle,
+        signal: this.#cleanerStop.signal,
+        withReader: (segment, work) => this.#withReader(segment, work),
+        commit: (group, cleaned) => this.#commitCleaned(group, cleaned),
+      })
+    } catch (err) {
+      // Closing, or retention deleted a segment under the pass: the next pass starts over.
+      if (this.#cleanerStop.signal.aborted || isTidewayError(err, 'TIDEWAY_ERR_OFFSET_OUT_OF_RANGE')) return null
+      throw err
+    }
+    this.#tombstonesDueMs = result.tombstoneExpiryMs
+    if (cleaningPoint > this.#cleanedBelow) {
+      await writeFileDurably(this.#io, this.dir, CLEANER_CHECKPOINT, Buffer.from(`${cleaningPoint}\n`))
+      this.#cleanedBelow = cleaningPoint
+    }
+    if (result.groupsSwapped > 0) this.#logger.info('compaction pass', { ...result, tombstoneExpiryMs: undefined, cleaningPoint })
+    return result
+  }
+
+  #cleanableSegments(config: CompactionConfig, nowMs: number): Segment[] {
+    const dedup = this.#config.dedup
+    const newestAllowed = BigInt(nowMs - Math.max(config.minLagMs, dedup?.windowMs ?? 0))
+    const windowStart = dedup ? this.#logEndOffset - BigInt(dedup.windowRecords) : null
+    const sealed = this.#segments.slice(0, -1)
+    const end = sealed.findIndex((s) => s.maxTimestamp > newestAllowed || (windowStart !== null && s.nextOffset > windowStart))
+    return end < 0 ? sealed : sealed.slice(0, end)
+  }
+
+  /**
+   * Swaps a cleaned segment in for `group` (compaction.ts, swapIn), taking turns with retention
+   * and DeleteRecords. False, with nothing done, when the log no longer holds the group as it
+   * was or is closing. A failed step fences the partition: recovery finishes the swap.
+   */
+  #commitCleaned(group: readonly Segment[], cleaned: Segment): Promise<boolean> {
+    const run = this.#retention.then(async () => {
+      const at = this.#segments.indexOf(group[0]!)
+      const intact = at >= 0 && at + group.length < this.#segments.length && group.every((s, i) => this.#segments[at + i] === s)
+      if (this.#closed || this.#fenced || !intact) return false
+      let doomed: string[]
+      try {
+        doomed = await swapIn(this.#io, this.dir, group, cleaned)
+      } catch (err) {
+        this.#fence(err)
+        throw err
+      }
+      this.#segments.splice(at, group.length, cleaned)
+      for (const old of group) {
+        old.deleted = true // readers in flight finish on its open file
+        if (old.readers === 0) await this.#closeQuietly(old)
+      }
+      for (const path of doomed) await this.#io.unlink(path)
+      return true
+    })
+    this.#retention = run.catch(() => {})
+    return run
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // Open, recovery and close
 
   /**
@@ -919,21 +1038,23 @@ export class PartitionLog {
     return run
   }
 
-  async #loadDeletedBelow(present: Set<string>): Promise<void> {
-    if (!present.has(LOG_START_OFFSET)) return
-    const text = (await this.#io.readFile(this.#path(LOG_START_OFFSET))).toString('utf8').trim()
+  /** An offset kept as decimal text (log-start-offset, cleaner-checkpoint), at most the log end; undefined when absent or unreadable. */
+  async #loadOffsetFile(present: Set<string>, name: string): Promise<bigint | undefined> {
+    if (!present.has(name)) return undefined
+    const text = (await this.#io.readFile(this.#path(name))).toString('utf8').trim()
     if (!/^\d+$/.test(text)) {
-      // Written whole and renamed into place, so this is damage, not a torn write: serve from the first segment.
-      this.#logger.warn('ignoring an unreadable log-start-offset file', { text: text.slice(0, 40) })
-      return
+      // Written whole and renamed into place, so this is damage, not a torn write: act as if absent.
+      this.#logger.warn(`ignoring an unreadable ${name} file`, { text: text.slice(0, 40) })
+      return undefined
     }
     const offset = BigInt(text)
-    this.#deletedBelow = offset > this.#logEndOffset ? this.#logEndOffset : offset
+    return offset > this.#logEndOffset ? this.#logEndOffset : offset
   }
 
   async #recover(): Promise<void> {
     const io = this.#io
     await mkdirDurably(io, this.dir)
+    await finishInterruptedSwaps(io, this.dir, this.#logger)
 
     const names = await io.readdir(this.dir)
     const logs = new Set(names.filter((n) => parseSegmentFileName(n)?.suffix === SegmentFile.log))
@@ -969,7 +1090,8 @@ export class PartitionLog {
     if (!cleanShutdown) await this.#active.file.datasync()
     this.#logEndOffset = this.#active.nextOffset
     this.#highWatermark = this.#active.nextOffset
-    await this.#loadDeletedBelow(present)
+    this.#deletedBelow = (await this.#loadOffsetFile(present, LOG_START_OFFSET)) ?? 0n
+    this.#cleanedBelow = (await this.#loadOffsetFile(present, CLEANER_CHECKPOINT)) ?? 0n
   }
 
   async #loadSegment(
@@ -1008,10 +1130,14 @@ export class PartitionLog {
     const index = await this.#io.readFile(this.#path(indexName))
     const last = segment.loadIndexes(index, await this.#io.readFile(this.#path(timeName)))
     if (!last) return false
+    // The indexed batch has exactly the indexed offset; later ones follow on, possibly after a
+    // gap (compaction removes whole batches).
     let expected = last.offset
+    let atIndexed = true
     try {
       const end = await segment.walkHeaders(last.position, segment.size, (header) => {
-        if (header.baseOffset !== expected) return false
+        if (atIndexed ? header.baseOffset !== expected : header.baseOffset < expected) return false
+        atIndexed = false
         segment.trackTail(header, LOG_OVERHEAD + header.batchLength)
         expected = lastOffsetOf(header) + 1n
         return true
@@ -1052,8 +1178,9 @@ export class PartitionLog {
         problem = `batch at ${position}: ${(err as Error).message}`
         break
       }
-      if (parsed.baseOffset !== segment.nextOffset) {
-        problem = `batch at ${position} has base offset ${parsed.baseOffset}, expected ${segment.nextOffset}`
+      // Offsets ascend; a gap is what compaction leaves where it removed a batch.
+      if (parsed.baseOffset < segment.nextOffset) {
+        problem = `batch at ${position} has base offset ${parsed.baseOffset}, expected at least ${segment.nextOffset}`
         break
       }
       if (!segment.fitsRelativeOffset(lastOffsetOf(parsed)) || (nextBase !== null && lastOffsetOf(parsed) >= nextBase)) {
@@ -1110,10 +1237,12 @@ export class PartitionLog {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#cleanerStop.abort()
     if (this.#flushTimer) clearInterval(this.#flushTimer)
     await this.#admissions // a turn under way finds the log closed, or has queued its batch
     while (this.#writeLoopDone) await this.#writeLoopDone
     await this.#periodicSync
+    await this.#cleaning?.catch(() => {})
     await this.#retention
     if (this.#readsInFlight > 0) await new Promise<void>((resolve) => (this.#readsDrained = resolve))
     this.#listeners.clear()

@@ -107,9 +107,12 @@ export class Segment {
   #relativeOffsetOfMax = 0
   /** Wall-clock ms the segment counts its age from, for segment.ms. */
   rollClockStartMs: number
-  /** In-flight reads; a segment deleted by retention closes its file when the last one ends. */
+  /** In-flight reads; a segment that left the log closes its file when the last one ends. */
   readers = 0
-  /** Set by retention the moment the segment leaves the log; no new reader may start. */
+  /**
+   * Set the moment the segment leaves the log (retention deleted it, or compaction swapped its
+   * cleaned copy in); no new reader may start.
+   */
   deleted = false
   #closing: Promise<void> | null = null
 
@@ -223,7 +226,7 @@ export class Segment {
       const relative = index.readUInt32BE(at)
       const position = index.readUInt32BE(at + 4)
       if (relative <= previousOffset || position <= previousPosition || position >= this.size) return null
-      if (at === 0 && (relative !== 0 || position !== 0)) return null
+      if (at === 0 && position !== 0) return null // relative 0 unless compaction removed the first batch
       this.#indexOffsets.push(relative)
       this.#indexPositions.push(position)
       previousOffset = relative

@@ -32,8 +32,31 @@ export const topicConfigTable = [
     name: 'cleanup.policy',
     type: 'string',
     default: 'delete',
-    doc: 'What happens to old segments: "delete" removes them by retention.ms and retention.bytes (compaction is not supported).',
-    check: oneOf('delete'),
+    doc:
+      'What happens to old segments: "delete" removes them by retention.ms and retention.bytes; "compact" keeps ' +
+      'the last record of each key (a background cleaner rewrites closed segments; records without a key are ' +
+      'refused); "compact,delete" does both.',
+    check: (v) => {
+      const policies = String(v).split(',').map((p) => p.trim())
+      const known = policies.every((p) => p === 'compact' || p === 'delete')
+      return known && new Set(policies).size === policies.length ? undefined : 'must be delete, compact, or compact,delete'
+    },
+  },
+  {
+    name: 'min.compaction.lag.ms',
+    type: 'long',
+    default: 0,
+    doc: 'Compacted topics: a record is never removed by compaction until it is at least this many milliseconds old (by its timestamp).',
+    check: atLeast(0),
+  },
+  {
+    name: 'delete.retention.ms',
+    type: 'long',
+    default: 86400000,
+    doc:
+      'Compacted topics: how long a tombstone (a record with a null value) stays after its timestamp, so consumers ' +
+      'reading the topic from the start within that time see the deletion; then compaction removes it.',
+    check: atLeast(0),
   },
   {
     name: 'retention.ms',
@@ -180,13 +203,21 @@ export function isListConfig(name: string): boolean {
   return name === 'cleanup.policy'
 }
 
+/** Which of cleanup.policy's policies a topic has. */
+export function cleanupPolicies(config: TopicConfig): { compact: boolean; delete: boolean } {
+  const policies = config['cleanup.policy'].split(',').map((p) => p.trim())
+  return { compact: policies.includes('compact'), delete: policies.includes('delete') }
+}
+
 /** The partition log's view of a topic's configuration. */
 export function toLogConfig(config: TopicConfig, flush: FlushPolicy): LogConfig {
+  const policies = cleanupPolicies(config)
   return {
     segmentBytes: config['segment.bytes'],
     segmentMs: config['segment.ms'],
-    retentionMs: config['retention.ms'],
-    retentionBytes: config['retention.bytes'],
+    // compact alone: retention never deletes segments (Kafka's rule).
+    retentionMs: policies.delete ? config['retention.ms'] : -1,
+    retentionBytes: policies.delete ? config['retention.bytes'] : -1,
     indexIntervalBytes: INDEX_INTERVAL_BYTES,
     flush,
     ...(config['tideway.dedup.enable']
@@ -197,6 +228,9 @@ export function toLogConfig(config: TopicConfig, flush: FlushPolicy): LogConfig 
             windowRecords: config['tideway.dedup.window.records'],
           },
         }
+      : {}),
+    ...(policies.compact
+      ? { compaction: { minLagMs: config['min.compaction.lag.ms'], deleteRetentionMs: config['delete.retention.ms'] } }
       : {}),
   }
 }

@@ -24,7 +24,8 @@ import { isTidewayError, TidewayError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { mkdirDurably, writeFileDurably, type FileIO } from './file-io.ts'
 import { PartitionLog, type FlushPolicy } from './partition-log.ts'
-import { parseTopicConfig, toLogConfig, type TopicConfig } from './topic-config.ts'
+import type { IoThrottle } from './compaction.ts'
+import { cleanupPolicies, parseTopicConfig, toLogConfig, type TopicConfig } from './topic-config.ts'
 
 export interface TopicInfo {
   readonly name: string
@@ -278,6 +279,26 @@ export class TopicStore {
       }
     }
     return deleted
+  }
+
+  /**
+   * One compaction pass over each partition of every compacted topic, one partition at a time,
+   * all sharing `throttle` (see PartitionLog.clean). Resolves to the partitions cleaned.
+   */
+  async clean(throttle: IoThrottle): Promise<number> {
+    let cleaned = 0
+    for (const topic of [...this.#topics.values()]) {
+      if (!cleanupPolicies(topic.info.configs).compact) continue
+      for (const log of topic.logs) {
+        if (this.#closed) return cleaned
+        try {
+          if (await log.clean(throttle)) cleaned++
+        } catch (err) {
+          if (!isTidewayError(err, 'TIDEWAY_ERR_CLOSED')) this.#logger.error('compaction failed', { topic: log.topic, partition: log.partition, err })
+        }
+      }
+    }
+    return cleaned
   }
 
   /** Closes every partition log (each syncs and marks a clean shutdown). Rejects with the first failure, after closing all. */

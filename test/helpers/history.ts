@@ -97,6 +97,13 @@ export interface CheckOptions {
   readonly groupEpochs?: readonly number[]
   /** Members can be cut off from the broker (network faults): see GroupReport.zombieOverlaps. */
   readonly zombiesPossible?: boolean
+  /**
+   * A compacted topic: each value's record key. An acknowledged (or read) record that is no
+   * longer stored is superseded, not lost, when a record of its key is stored at a higher offset
+   * in its partition; so each key's latest acknowledged record must be there unless a later one
+   * of its key is. Pass denseOffsets: false too.
+   */
+  readonly keyOf?: (value: string) => string
 }
 
 export interface HistoryReport {
@@ -107,6 +114,8 @@ export interface HistoryReport {
   /** Stored records plus consumer reads compared against them. */
   readonly recordsChecked: number
   readonly lost: string[]
+  /** Compacted topics: acknowledged records compaction removed for a later record of their key. */
+  readonly superseded: number
   readonly vanished: string[]
   readonly duplicates: number
   readonly reorders: string[]
@@ -138,12 +147,31 @@ export function checkHistory(history: History, stored: ReadonlyMap<number, reado
     }
   }
 
+  // Compacted topics: the highest offset stored for each partition and key.
+  const { keyOf } = options
+  const latestOfKey = new Map<string, number>()
+  if (keyOf) {
+    for (const [partition, records] of stored) {
+      for (const r of records) {
+        const key = `${partition}/${keyOf(r.value)}`
+        latestOfKey.set(key, Math.max(latestOfKey.get(key) ?? -1, r.offset))
+      }
+    }
+  }
+  const supersededAt = (value: string, partition: number, offset: number) =>
+    keyOf !== undefined && (latestOfKey.get(`${partition}/${keyOf(value)}`) ?? -1) > offset
+
   // Lost, mismatched and misplaced acknowledged records.
   const lost: string[] = []
+  let superseded = 0
   for (const ack of history.acks.values()) {
     const found = copies.get(ack.value)
     if (!found) {
       if (ack.offset < (options.logStart?.get(ack.partition) ?? 0)) continue // removed by retention
+      if (supersededAt(ack.value, ack.partition, ack.offset)) {
+        superseded++
+        continue
+      }
       lost.push(ack.value)
       continue
     }
@@ -196,6 +224,7 @@ export function checkHistory(history: History, stored: ReadonlyMap<number, reado
     if (now === read.value) continue
     const first = stored.get(read.partition)?.[0]?.offset ?? 0
     if (now === undefined && read.offset < first) continue // removed by retention, not lost
+    if (now === undefined && supersededAt(read.value, read.partition, read.offset)) continue // compacted away
     vanished.push(`${read.member} read ${read.value} at ${read.partition}@${read.offset}, which now holds ${now ?? 'nothing'}`)
   }
   for (const v of vanished) violations.push(`vanished: ${v}`)
@@ -223,6 +252,7 @@ export function checkHistory(history: History, stored: ReadonlyMap<number, reado
     stored: storedCount,
     recordsChecked: storedCount + history.reads.length,
     lost,
+    superseded,
     vanished,
     duplicates,
     reorders,
@@ -237,7 +267,7 @@ export function describeReport(report: HistoryReport): string {
   const group = report.group ? `; group: ${report.group.duplicates} read twice, ${report.group.handovers} handovers, ${report.group.zombieOverlaps} by a zombie` : ''
   return (
     `sent ${report.sent}, acknowledged ${report.acknowledged}, failed ${report.failed}, stored ${report.stored}, ` +
-    `records checked ${report.recordsChecked}: lost ${report.lost.length}, vanished ${report.vanished.length}, ` +
+    `records checked ${report.recordsChecked}: lost ${report.lost.length}, ${report.superseded > 0 ? `superseded ${report.superseded}, ` : ''}vanished ${report.vanished.length}, ` +
     `duplicates ${report.duplicates}, reorders ${report.reorders.length}, gaps ${report.gaps.length}${group}`
   )
 }

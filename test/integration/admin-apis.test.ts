@@ -108,7 +108,7 @@ test('each admin client alters a topic and reads it back; a bad value is refused
           name: topic,
           configEntries: [
             { name: 'retention.ms', value: '3600000' },
-            { name: 'cleanup.policy', value: 'delete' },
+            { name: 'cleanup.policy', value: 'compact' },
           ],
         },
       ],
@@ -129,7 +129,7 @@ test('each admin client alters a topic and reads it back; a bad value is refused
   })
   let described = await describedByKafkaJs(topic)
   assert.deepEqual(described.get('retention.ms'), ['3600000', DYNAMIC_TOPIC_CONFIG, false])
-  assert.deepEqual(described.get('cleanup.policy'), ['delete', DYNAMIC_TOPIC_CONFIG, false])
+  assert.deepEqual(described.get('cleanup.policy'), ['compact', DYNAMIC_TOPIC_CONFIG, false])
   assert.deepEqual(described.get('retention.bytes'), ['-1', DEFAULT_CONFIG, true])
 
   // @platformatic/kafka: IncrementalAlterConfigs (only the keys named).
@@ -142,6 +142,7 @@ test('each admin client alters a topic and reads it back; a bad value is refused
           configs: [
             { name: 'retention.bytes', configOperation: 0, value: '1048576' },
             { name: 'segment.bytes', configOperation: 0, value: '65536' },
+            { name: 'cleanup.policy', configOperation: 2, value: 'delete' },
           ],
         },
       ],
@@ -166,14 +167,16 @@ test('each admin client alters a topic and reads it back; a bad value is refused
   assert.deepEqual(described.get('retention.ms'), ['3600000', DYNAMIC_TOPIC_CONFIG, false], 'incremental: other keys kept')
   assert.deepEqual(described.get('retention.bytes'), ['1048576', DYNAMIC_TOPIC_CONFIG, false])
   assert.deepEqual(described.get('segment.bytes'), ['134217728', DEFAULT_CONFIG, true], 'DELETE returns a key to its default')
+  assert.deepEqual(described.get('cleanup.policy'), ['compact,delete', DYNAMIC_TOPIC_CONFIG, false], 'APPEND to a list config')
 
   // python confluent-kafka: AlterConfigs replaces the explicit set; describe shows sources and synonyms.
   const refused = await python(topic, 'alter', 'max.message.bytes=-5')
   assert.equal(refused.ok, false)
   assert.match(String(refused.error), /max\.message\.bytes/)
-  assert.deepEqual(await python(topic, 'alter', 'retention.ms=7200000', 'cleanup.policy=delete'), { ok: true })
+  assert.deepEqual(await python(topic, 'alter', 'retention.ms=7200000', 'cleanup.policy=compact'), { ok: true })
   const fromPython = (await python(topic, 'describe')).configs as Record<string, [string, number, boolean, [string, string, number][]]>
   assert.equal(fromPython['retention.ms']![0], '7200000')
+  assert.deepEqual(fromPython['cleanup.policy']!.slice(0, 3), ['compact', DYNAMIC_TOPIC_CONFIG, false])
   assert.equal(fromPython['retention.ms']![1], DYNAMIC_TOPIC_CONFIG)
   assert.deepEqual(fromPython['retention.ms']![3], [
     ['retention.ms', '7200000', DYNAMIC_TOPIC_CONFIG],
@@ -185,7 +188,7 @@ test('each admin client alters a topic and reads it back; a bad value is refused
   await broker.start()
   described = await describedByKafkaJs(topic)
   assert.deepEqual(described.get('retention.ms'), ['7200000', DYNAMIC_TOPIC_CONFIG, false], 'the change survived a restart')
-  assert.deepEqual(described.get('cleanup.policy'), ['delete', DYNAMIC_TOPIC_CONFIG, false])
+  assert.deepEqual(described.get('cleanup.policy'), ['compact', DYNAMIC_TOPIC_CONFIG, false])
 })
 
 test('DeleteRecords through KafkaJS, librdkafka and @platformatic/kafka moves the start offset; fetching below it is OFFSET_OUT_OF_RANGE', async () => {

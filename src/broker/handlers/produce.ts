@@ -12,6 +12,8 @@
 // batch's, or, when every record was a duplicate, the first one's original; the error message
 // (v8+, with error code NONE, which clients ignore) lists the originals of the dropped records.
 // A batch whose records do not decode is refused there with INVALID_RECORD.
+// On compacted topics (cleanup.policy compact) every batch is opened, and one holding a record
+// without a key is refused with INVALID_RECORD, as Kafka does.
 // Differences from Kafka: the produce timeout is not applied (we answer when the data is durable
 // rather than guess); a request with several batches for one partition from an idempotent
 // producer is checked batch by batch, so a sequence error in a later batch leaves the earlier
@@ -21,7 +23,9 @@ import { Produce } from '../../protocol/apis/produce.ts'
 import { ErrorCode, errorName } from '../../protocol/error-codes.ts'
 import { isControlBatch, splitBatches, validateBatch, type BatchHeader } from '../../protocol/record-batch.ts'
 import { kafkaErrorFor, messageOf } from '../error-mapping.ts'
+import { hasRecordWithoutKey } from '../../storage/cleaner.ts'
 import type { AppendResult } from '../../storage/partition-log.ts'
+import { cleanupPolicies } from '../../storage/topic-config.ts'
 import { defineHandler, NO_RESPONSE, type BrokerServices, type RequestContext } from '../handler.ts'
 
 interface PartitionResult {
@@ -93,6 +97,16 @@ async function producePartition(
     }
   } catch (err) {
     return fail(ErrorCode.CORRUPT_MESSAGE, messageOf(err))
+  }
+
+  if (cleanupPolicies(info.configs).compact) {
+    try {
+      for (const { batch, header } of batches) {
+        if (await hasRecordWithoutKey(batch, header)) return fail(ErrorCode.INVALID_RECORD, 'Compacted topic cannot accept message without key')
+      }
+    } catch (err) {
+      return fail(ErrorCode.INVALID_RECORD, messageOf(err))
+    }
   }
 
   // Offsets are assigned in call order, so issuing every append before awaiting keeps the

@@ -145,3 +145,20 @@ test('a zombie still processing after the handover is counted when zombies are p
   assert.deepEqual(tolerant.violations, [])
   assert.equal(tolerant.group!.zombieOverlaps, 1)
 })
+
+test('compacted topics: an acknowledged record removed for a later record of its key is superseded, not lost', () => {
+  const keyOf = (value: string) => value.split('|')[0]!
+  const h = sequential(['x|1', 'y|1', 'x|2'])
+  const compacted = new Map([[0, [{ offset: 1, value: 'y|1' }, { offset: 2, value: 'x|2' }]]])
+  const report = checkHistory(h, compacted, { keyOf, denseOffsets: false })
+  assert.deepEqual(report.violations, [])
+  assert.equal(report.superseded, 1)
+  assert.deepEqual(checkHistory(h, compacted, { denseOffsets: false }).lost, ['x|1'], 'without keyOf it is lost')
+})
+
+test('compacted topics: the latest acknowledged record of a key missing is lost', () => {
+  const keyOf = (value: string) => value.split('|')[0]!
+  const h = sequential(['x|1', 'y|1', 'x|2'])
+  const report = checkHistory(h, new Map([[0, [{ offset: 0, value: 'x|1' }, { offset: 1, value: 'y|1' }]]]), { keyOf, denseOffsets: false })
+  assert.deepEqual(report.lost, ['x|2'])
+})

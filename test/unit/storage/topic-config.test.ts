@@ -33,7 +33,9 @@ test('an unknown key, a non-integer, an out-of-range value or an unsupported pol
   assert.throws(() => parseTopicConfig({ 'retention.bytes': '-2' }), configError('retention.bytes'))
   assert.throws(() => parseTopicConfig({ 'segment.bytes': '1023' }), configError('segment.bytes'))
   assert.throws(() => parseTopicConfig({ 'segment.bytes': String(2 ** 31) }), configError('segment.bytes'))
-  assert.throws(() => parseTopicConfig({ 'cleanup.policy': 'compact' }), configError('cleanup.policy'))
+  assert.throws(() => parseTopicConfig({ 'cleanup.policy': 'compress' }), configError('cleanup.policy'))
+  assert.throws(() => parseTopicConfig({ 'cleanup.policy': 'compact,compact' }), configError('cleanup.policy'))
+  assert.throws(() => parseTopicConfig({ 'delete.retention.ms': '-1' }), configError('delete.retention.ms'))
   assert.throws(
     () => parseTopicConfig({ 'message.timestamp.type': 'LogAppendTime' }),
     (err) => configError('message.timestamp.type')(err) && /CreateTime/.test((err as Error).message),
