@@ -115,3 +115,39 @@ test('altered to compact with AlterConfigs: the cleaner compacts what the topic 
   await waitFor(async () => (await kcatReadPartition(broker.bootstrap, topic, 0)).length === expected.length || undefined, { timeoutMs: 30_000, intervalMs: 200, what: 'the cleaner to compact the altered topic' })
   assert.deepEqual(await kcatReadPartition(broker.bootstrap, topic, 0), expected)
 })
+
+test('the acceptance run with real clients: 100,000 records over 1,000 keys, 100 deleted; kcat from offset 0 reads each live key once, at its offset, and the disk usage drops', { timeout: 120_000 }, async (t) => {
+  const topic = uniqueName('compacted-100k')
+  await createTopic(broker.bootstrap, topic, 1, { 'cleanup.policy': 'compact', 'segment.bytes': '1048576', 'segment.ms': '2000', 'delete.retention.ms': '0' })
+  const producer = kafka.producer({ allowAutoTopicCreation: false })
+  await producer.connect()
+  const last = new Map<string, [number, string | null]>()
+  try {
+    for (let n = 0; n < 100_000; n += 1000) {
+      const messages = Array.from({ length: 1000 }, (_, i) => ({ key: `key-${(n + i) % 1000}`, value: `value-${n + i}` }))
+      const [meta] = await producer.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages })
+      messages.forEach((m, i) => last.set(m.key, [Number(meta!.baseOffset) + i, m.value]))
+    }
+    const tombstones = Array.from({ length: 100 }, (_, i) => ({ key: `key-${i * 10}`, value: null }))
+    const [meta] = await producer.send({ topic, acks: -1, messages: tombstones })
+    tombstones.forEach((m, i) => last.set(m.key, [Number(meta!.baseOffset) + i, null]))
+    await new Promise((resolve) => setTimeout(resolve, 2100)) // segment.ms: the next record rolls the segment
+    const [rolled] = await producer.send({ topic, acks: -1, messages: [{ key: 'roll', value: 'roll' }] })
+    last.set('roll', [Number(rolled!.baseOffset), 'roll'])
+  } finally {
+    await producer.disconnect()
+  }
+  const bytesOnDisk = async () => {
+    const text = await (await fetch(`${broker.httpUrl}/metrics`)).text()
+    return Number(new RegExp(`^tideway_log_bytes\\{topic="${topic}",partition="0"\\} (\\d+)$`, 'm').exec(text)?.[1])
+  }
+  const before = await bytesOnDisk()
+  const expected = expectedOf(last)
+  assert.equal(expected.length, 901, '900 live keys and the roll record')
+  await waitFor(async () => (await kcatReadPartition(broker.bootstrap, topic, 0)).length === expected.length || undefined, { timeoutMs: 60_000, intervalMs: 500, what: 'the cleaner to compact 100,000 records' })
+  const read = await kcatReadPartition(broker.bootstrap, topic, 0)
+  assert.deepEqual(read, expected, 'exactly the last value of each live key, at the offset its producer was told')
+  const after = await bytesOnDisk()
+  t.diagnostic(`100,101 records, ${before} bytes on disk before cleaning, ${after} after (${expected.length} records left)`)
+  assert.ok(after < before / 10, `disk usage dropped: ${before} -> ${after} bytes`)
+})
