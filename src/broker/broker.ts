@@ -151,7 +151,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Run
   let cleaning: Promise<unknown> | null = null
   const cleaner = setInterval(() => {
     cleaning ??= topics
-      .clean(throttle)
+      .clean(throttle, (topic, _partition, result) => metrics.countCompaction(topic, result))
       .catch((err: unknown) => logger.error('compaction failed', { err }))
       .finally(() => (cleaning = null))
   }, config.cleanerIntervalMs)

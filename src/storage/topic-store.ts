@@ -24,7 +24,7 @@ import { isTidewayError, TidewayError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { mkdirDurably, writeFileDurably, type FileIO } from './file-io.ts'
 import { PartitionLog, type FlushPolicy } from './partition-log.ts'
-import type { IoThrottle } from './compaction.ts'
+import type { CompactionResult, IoThrottle } from './compaction.ts'
 import { cleanupPolicies, parseTopicConfig, toLogConfig, type TopicConfig } from './topic-config.ts'
 
 export interface TopicInfo {
@@ -283,16 +283,21 @@ export class TopicStore {
 
   /**
    * One compaction pass over each partition of every compacted topic, one partition at a time,
-   * all sharing `throttle` (see PartitionLog.clean). Resolves to the partitions cleaned.
+   * all sharing `throttle` (see PartitionLog.clean). `onPass` hears of each pass that did work.
+   * Resolves to the partitions cleaned.
    */
-  async clean(throttle: IoThrottle): Promise<number> {
+  async clean(throttle: IoThrottle, onPass?: (topic: string, partition: number, result: CompactionResult) => void): Promise<number> {
     let cleaned = 0
     for (const topic of [...this.#topics.values()]) {
       if (!cleanupPolicies(topic.info.configs).compact) continue
       for (const log of topic.logs) {
         if (this.#closed) return cleaned
         try {
-          if (await log.clean(throttle)) cleaned++
+          const result = await log.clean(throttle)
+          if (result) {
+            cleaned++
+            onPass?.(log.topic, log.partition, result)
+          }
         } catch (err) {
           if (!isTidewayError(err, 'TIDEWAY_ERR_CLOSED')) this.#logger.error('compaction failed', { topic: log.topic, partition: log.partition, err })
         }

@@ -5,6 +5,7 @@
 // lag, members) is read when /metrics is scraped.
 
 import type { FileHandle, FileIO } from '../../storage/file-io.ts'
+import type { CompactionResult } from '../../storage/compaction.ts'
 import type { TopicStore } from '../../storage/topic-store.ts'
 import type { GroupCoordinator } from '../groups/coordinator.ts'
 import { ErrorCode } from '../../protocol/error-codes.ts'
@@ -37,6 +38,9 @@ export class BrokerMetrics {
   )
   readonly fsyncSeconds = this.registry.histogram('tideway_fsync_duration_seconds', 'fdatasync latency of log, index and state files, and fsync of their directories.')
   readonly fsyncFailures = this.registry.counter('tideway_fsync_failures_total', 'fdatasync calls that failed (the partition is fenced; nothing unsynced is acknowledged).')
+  readonly cleanerPasses = this.registry.counter('tideway_cleaner_passes_total', 'Compaction passes that rewrote segments, by topic.', ['topic'])
+  readonly cleanerRecordsRemoved = this.registry.counter('tideway_cleaner_records_removed_total', 'Records compaction removed (superseded, expired tombstones, keyless), by topic.', ['topic'])
+  readonly cleanerBytesReclaimed = this.registry.counter('tideway_cleaner_bytes_reclaimed_total', 'Bytes of log compaction freed, by topic.', ['topic'])
   readonly connections = this.registry.gauge('tideway_connections', 'Open client connections.')
   readonly connectionsAccepted = this.registry.counter('tideway_connections_accepted_total', 'Client connections accepted.')
   readonly protocolViolations = this.registry.counter('tideway_protocol_violations_total', 'Connections closed for a frame the broker could not parse or does not serve.')
@@ -88,6 +92,13 @@ export class BrokerMetrics {
         }
       }
     })
+  }
+
+  countCompaction(topic: string, result: CompactionResult): void {
+    if (result.groupsSwapped === 0) return
+    this.cleanerPasses.inc({ topic })
+    this.cleanerRecordsRemoved.inc({ topic }, result.recordsRemoved)
+    this.cleanerBytesReclaimed.inc({ topic }, Math.max(0, result.bytesBefore - result.bytesAfter))
   }
 
   /** The disk with every fdatasync timed. */
