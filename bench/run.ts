@@ -39,17 +39,44 @@ import { redisStreams } from './systems/redis-streams.ts'
 import { tideway, type TidewayUnderTest } from './systems/tideway.ts'
 import type { SystemUnderTest } from './systems/types.ts'
 
-const { values: flags } = parseArgs({
-  options: {
-    json: { type: 'boolean', default: false },
-    quick: { type: 'boolean', default: false },
-    chart: { type: 'boolean', default: false },
-    markdown: { type: 'boolean', default: false },
-    save: { type: 'string' },
-    from: { type: 'string' },
-    only: { type: 'string' },
-  },
-})
+const USAGE = `Usage: npm run bench -- [options]
+
+Tideway beside NATS JetStream, Redis Streams and the disk itself, in one run, as ratios.
+
+Options:
+  --quick        a short smoke run (what CI executes: it checks the bench runs, never its speed)
+  --json         the report as JSON on stdout
+  --markdown     the tables as the README shows them
+  --save FILE    also keep the report as JSON in FILE
+  --from FILE    print (or --chart) a saved report instead of measuring
+  --chart        write docs/bench.svg from this run
+  --only a,b     only the systems whose name contains a or b
+  -h, --help     this help
+`
+
+let parsed
+try {
+  parsed = parseArgs({
+    options: {
+      json: { type: 'boolean', default: false },
+      quick: { type: 'boolean', default: false },
+      chart: { type: 'boolean', default: false },
+      markdown: { type: 'boolean', default: false },
+      save: { type: 'string' },
+      from: { type: 'string' },
+      only: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  })
+} catch (err) {
+  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`)
+  process.exit(2)
+}
+if (parsed.values.help) {
+  process.stdout.write(USAGE)
+  process.exit(0)
+}
+const flags = parsed.values
 
 const SIZES = flags.quick
   ? { seconds: 0.5, e2eSeconds: 1, rates: [200], replayRecords: 5_000, groupRecords: 5_000, eosRecords: 300, kcatRecords: 5_000, sdkRecords: 300, coldRuns: 1, inFlight: 256, cleanerFillBytes: 4 * 2 ** 20 }
