@@ -120,7 +120,14 @@ export async function dispatch(frame: Buffer, ctx: DispatchContext): Promise<Buf
   }
   const requestCtx: RequestContext = { apiVersion, clientId, clientHost: ctx.clientHost ?? '', logger, signal: ctx.signal }
   const started = performance.now()
-  const response = await entry.handle(body as never, requestCtx)
+  let response
+  try {
+    response = await entry.handle(body as never, requestCtx)
+  } catch (err) {
+    // A broker bug (the connection logs it and closes): counted, so an alert can find it.
+    ctx.metrics?.handlerFailures.inc({ api: entry.api.name })
+    throw err
+  }
   if (ctx.metrics) {
     const api = entry.api.name
     ctx.metrics.requests.inc({ api })

@@ -28,6 +28,11 @@ export class BrokerMetrics {
     'Error codes returned, by API and Kafka error name (each partition, group or topic answered with an error counts once).',
     ['api', 'error'],
   )
+  readonly handlerFailures = this.registry.counter(
+    'tideway_handler_failures_total',
+    'Requests whose handler threw (a broker bug: the connection was logged at error level and closed), by API.',
+    ['api'],
+  )
   readonly producedRecords = this.registry.counter('tideway_produced_records_total', 'Records appended, by topic.', ['topic'])
   readonly producedBytes = this.registry.counter('tideway_produced_bytes_total', 'Record batch bytes appended, by topic.', ['topic'])
   readonly fetchedBytes = this.registry.counter('tideway_fetched_bytes_total', 'Record batch bytes returned by Fetch, by topic.', ['topic'])
