@@ -29,6 +29,7 @@ export function consolePage(options: { readonly actions: boolean; readonly token
 <a href="/metrics">Metrics</a>
 </nav>
 <span id="broker"></span>
+<label id="auto" title="Reload this view every 5 seconds"><input type="checkbox" id="auto-refresh"> Auto</label>
 <button id="refresh" type="button" title="Reload this view">Refresh</button>
 </header>
 <main id="main"><p class="muted">Loading…</p></main>
@@ -50,6 +51,7 @@ header nav a:hover { background: #24345a; color: #fff; }
 header nav a.active { background: #2d4a86; color: #fff; }
 #broker { margin-left: auto; color: #9fb0cf; font-family: var(--mono); font-size: 12px; }
 header button { background: #24345a; color: #fff; border: 1px solid #3b5591; }
+#auto { color: #c9d3e6; font-size: 12px; display: flex; align-items: center; gap: 4px; cursor: pointer; }
 main { padding: 14px 16px 40px; max-width: 1600px; }
 h1 { font-size: 18px; margin: 4px 0 10px; font-weight: 600; }
 h1 .sub, .crumbs { color: var(--muted); font-weight: 400; }
@@ -388,6 +390,18 @@ async function overview() {
 
 window.addEventListener('hashchange', render)
 document.getElementById('refresh').addEventListener('click', render)
+
+// Auto refresh, remembered per browser: never while the tab is hidden, nor while the user is
+// typing into the page (the offset box), which a re-render would wipe.
+const AUTO_REFRESH_MS = 5000
+const auto = document.getElementById('auto-refresh')
+auto.checked = localStorage.getItem('tideway.console.auto') === 'on'
+auto.addEventListener('change', () => localStorage.setItem('tideway.console.auto', auto.checked ? 'on' : 'off'))
+setInterval(() => {
+  const typing = document.activeElement instanceof HTMLInputElement && main.contains(document.activeElement)
+  if (auto.checked && !document.hidden && !typing) render()
+}, AUTO_REFRESH_MS)
+
 overview()
 render()
 `

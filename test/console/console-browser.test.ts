@@ -60,8 +60,12 @@ after(async () => {
   dir.remove()
 })
 
-/** Opens a view by its hash and waits for it to have rendered. */
+/**
+ * Opens a view by its hash and waits for it to have rendered. From a blank page, so the wait
+ * cannot be met by the view an earlier test left on screen (a hash change alone reuses it).
+ */
 async function open(hash: string, view: string): Promise<void> {
+  await page.goto('about:blank')
   await page.goto(`${broker.httpUrl}/#${hash}`)
   await page.locator(`main[data-view="${view}"]`).waitFor()
 }
@@ -107,6 +111,27 @@ test('the topics pages show each topic, its partitions\' offsets and the records
   await page.waitForURL(/view=hex/)
   await page.locator('main[data-view="records"] tr[data-offset="0"] .v-hex').first().waitFor()
   assert.match(await main().locator('tr[data-offset="0"]').innerText(), new RegExp(Buffer.from('{"orderId":1001').toString('hex')))
+})
+
+test('with Auto on, a page shows new records without a click on Refresh', { skip, timeout: 60_000 }, async () => {
+  const { orders } = data!
+  await open(`/topics/${encodeURIComponent(orders)}/1`, 'records')
+  assert.equal(await main().locator('tbody tr').count(), 1)
+  await page.locator('#auto-refresh').check()
+  try {
+    const producer = new kafkajs.Kafka({ brokers: [broker.bootstrap], logLevel: kafkajs.logLevel.NOTHING }).producer()
+    await producer.connect()
+    try {
+      await producer.send({ topic: orders, messages: [{ partition: 1, key: 'order-auto', value: 'arrived while watching' }] })
+    } finally {
+      await producer.disconnect()
+    }
+    await main().locator('tr', { hasText: 'arrived while watching' }).waitFor({ timeout: 15_000 })
+    assert.equal(await main().locator('tbody tr').count(), 2)
+  } finally {
+    // The choice is remembered by the browser: the later tests want pages that stay still.
+    await page.locator('#auto-refresh').uncheck()
+  }
 })
 
 test('the groups pages show members, committed offsets and lag', { skip, timeout: 60_000 }, async () => {
