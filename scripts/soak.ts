@@ -1,13 +1,14 @@
 // `npm run soak`: the reliability suite's long versions, run by hand (not in CI): thousands of
-// power-loss crash points, 250 broker kill -9 cycles under mixed load, offset commits
+// power-loss crash points, 250 broker kill -9 cycles under mixed load, 60 kill -9s of a broker
+// in the middle of log compaction, offset commits
 // across crashes, idempotent producers and the SDK's delivery modes across kills, network faults
 // at three times the CI volume, and hundreds of thousands of fuzzed inputs (in-process decoders
 // and a live broker). Each test prints its own figures and one `soak totals {...}` line
 // (test/helpers/history.ts); this script runs them with soak sizes, echoes the figures, ends with
 // one line per file and the sums, and fails if any file failed or anything was lost, duplicated
 // or reordered. Sizes can be overridden with the same environment variables (POWER_LOSS_POINTS,
-// POWER_LOSS_ROUNDS, CRASH_CYCLES, OFFSET_CRASH_CYCLES, NETWORK_FAULT_SCALE, FUZZ_CASES,
-// LIVE_FUZZ_CASES, SEED).
+// POWER_LOSS_ROUNDS, CRASH_CYCLES, COMPACTION_KILLS, OFFSET_CRASH_CYCLES, NETWORK_FAULT_SCALE,
+// FUZZ_CASES, LIVE_FUZZ_CASES, SEED).
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { TOTALS_PREFIX, type SoakTotals } from '../test/helpers/history.ts'
@@ -21,10 +22,12 @@ const sizes = {
   NETWORK_FAULT_SCALE: '3',
   FUZZ_CASES: '200000',
   LIVE_FUZZ_CASES: '100000',
+  COMPACTION_KILLS: '60',
 }
 const files = [
   'test/faults/power-loss.test.ts',
   'test/faults/crash-kill9.test.ts',
+  'test/faults/compaction-kill9.test.ts',
   'test/faults/group-offsets-kill9.test.ts',
   'test/faults/idempotent-producer-kill9.test.ts',
   'test/faults/delivery-modes-kill9.test.ts',

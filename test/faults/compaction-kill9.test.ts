@@ -100,7 +100,10 @@ test(`kill -9 while the log cleaner runs, ${KILLS} times: every key's latest ack
     const stored = new Map([[0, await kcatReadPartition(broker.bootstrap, topic, 0)]])
     const r = checkHistory(history, stored, { keyOf, denseOffsets: false })
     return r.stored <= KEYS * 3 ? r : undefined
-  }, { timeoutMs: 30_000, intervalMs: 500, what: 'the cleaner to compact the topic' })
+  }, { timeoutMs: 30_000 + KILLS * 500, intervalMs: 500, what: 'the cleaner to compact the topic' }).catch((err: Error) => {
+    const stored = readdirSync(partitionDir).sort().join(' ')
+    throw new Error(`${err.message}; files: ${stored}\nbroker log:\n${broker.log.split('\n').filter((l) => !l.includes('"level":"debug"')).slice(-40).join('\n')}`)
+  })
   t.diagnostic(`after the kills: ${describeReport(report)}; ${midPass.length} of ${KILLS} kills found a pass mid-way (${midPass.join('; ')})`)
   t.diagnostic(totalsLine({ cycles: KILLS, recordsChecked: checked + report.recordsChecked, lost: report.lost.length, duplicates: report.duplicates, reorders: report.reorders.length }))
   assertClean(report, 'final')
