@@ -166,6 +166,7 @@ function formatInstance(snapshot: StoredInstance): string {
     ['created', time(snapshot.createdAtMs)],
     ['updated', time(snapshot.updatedAtMs)],
     ['finished', time(snapshot.finishedAtMs)],
+    ['driven by', snapshot.lease ? `${snapshot.lease.owner} (lease until ${time(snapshot.lease.expiresAtMs)})` : '-'],
   ])
   const steps = formatTable(
     ['PHASE', 'STEP', 'STATUS', 'ATTEMPT', 'INVOCATIONS', 'IDEMPOTENCY KEY', 'LAST ERROR'],

@@ -316,7 +316,7 @@ const views = {
     const s = result.data
     return [...head,
       fields([['saga', s.sagaName + ' v' + s.sagaVersion], ['status', status(s.status)], ['current step', String(s.currentStep)], ['failed step', s.failedStep],
-        ['last error', s.lastError], ['input', JSON.stringify(s.input)], ['trace', s.traceparent], ['created', time(s.createdAtMs)], ['updated', time(s.updatedAtMs)], ['finished', time(s.finishedAtMs)]]),
+        ['last error', s.lastError], ['input', JSON.stringify(s.input)], ['trace', s.traceparent], ['created', time(s.createdAtMs)], ['updated', time(s.updatedAtMs)], ['finished', time(s.finishedAtMs)], ['driven by', s.lease ? s.lease.owner + ' (lease until ' + time(s.lease.expiresAtMs) + ')' : null]]),
       h('h2', {}, 'Steps'),
       table(['Phase', 'Index#', 'Step', 'Status', 'Attempt#', 'Invocations#', 'Idempotency key', 'Result', 'Started', 'Finished', 'Last error'], s.steps.map((st) => h('tr', {},
         h('td', {}, st.phase), num(st.index), h('td', { class: 'step' }, st.name), h('td', {}, status(st.status), st.outcomeUncertain ? [' ', badge('outcome uncertain', 'warn')] : null),

@@ -13,13 +13,22 @@
 // Compensations run in reverse order and retry (their own policy) until they succeed or the
 // instance lands in failed-compensation, which `tideway sagas list` shows.
 //
-// Assumes one orchestrator drives a given store's instances at a time (as the SQLite store
-// assumes one process): two would each invoke the same step, which idempotency keys make
-// harmless for the services but which this module does not prevent.
+// Several orchestrators may share a store (replicas of one service on PostgreSQL): an instance
+// is driven by the one holding its lease (tideway_saga_leases), taken when a drive begins,
+// renewed by a heartbeat every third of `leaseMs` and given up when the drive ends. Every write
+// for the instance renews the lease first in the same transaction (the fence), so an
+// orchestrator that stalled past its lease (a GC pause, SIGSTOP, a partition from the
+// database) and was taken over records nothing more; the new holder invokes the started step
+// again, with the same idempotency key. A lease is taken over when it expires, or at once when
+// its holder is known dead: an orchestrator of this process that stopped or was dropped, or
+// one of a process on this host that no longer exists (the default owner id is
+// host:pid:random; set `owner` yourself and only expiry frees it).
 //
 // Every boundary is published on the `tideway:saga` diagnostics channel, synchronously and at no
 // cost unless someone subscribes (the crash tests kill the process from a subscriber).
+import { randomBytes } from 'node:crypto'
 import { channel } from 'node:diagnostics_channel'
+import { hostname } from 'node:os'
 import { systemClock, type Clock } from '../../clock.ts'
 import { silentLogger, type Logger } from '../../logger.ts'
 import { classifyFailure, FailureKind, messageOf, TransientFailure } from '../../sdk/failures.ts'
@@ -65,8 +74,20 @@ export class StepTimeout extends TransientFailure {
   }
 }
 
+/** Thrown inside a write for an instance whose lease this orchestrator no longer holds. */
+export class SagaLeaseLost extends Error {
+  constructor(instanceId: string, owner: string) {
+    super(`orchestrator ${owner} no longer holds the lease on saga instance ${instanceId}: another orchestrator drives it`)
+    this.name = 'SagaLeaseLost'
+  }
+}
+
 export interface SagaOrchestratorOptions {
   readonly store: Store
+  /** This orchestrator's id in the leases table. Default host:pid:random, which lets a restart on the same host take over a dead process's leases at once. */
+  readonly owner?: string
+  /** How long an instance's lease lasts without renewal: how soon another orchestrator takes over a stalled or partitioned one. Default 15000 ms. */
+  readonly leaseMs?: number
   /** Every version that may still have live instances; new instances use each name's highest. */
   readonly sagas: readonly Saga<never>[]
   /** How often instances nobody is driving are looked for (created in another transaction or process). Default 2000 ms. */
@@ -103,9 +124,13 @@ export class SagaOrchestrator {
   readonly #again = new Set<string>()
   /** In-flight attempts by their timeout timer id: the timer aborts them. */
   readonly #inflight = new Map<string, AbortController>()
+  readonly #inflightInstance = new Map<string, string>()
   readonly #slots: Semaphore
+  readonly owner: string
+  readonly #leaseMs: number
   #stopping = new AbortController()
   #sweeper: NodeJS.Timeout | null = null
+  #heartbeat: NodeJS.Timeout | null = null
   #started = false
 
   constructor(options: SagaOrchestratorOptions) {
@@ -115,6 +140,9 @@ export class SagaOrchestrator {
     this.#clock = options.clock ?? systemClock
     this.#logger = (options.logger ?? silentLogger).child({ component: 'saga-orchestrator' })
     this.#slots = new Semaphore(options.maxConcurrentSteps ?? 64)
+    this.owner = options.owner ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`
+    this.#leaseMs = options.leaseMs ?? 15_000
+    if (!Number.isSafeInteger(this.#leaseMs) || this.#leaseMs < 100) throw new RangeError(`leaseMs must be a whole number of milliseconds >= 100, got ${this.#leaseMs}`)
     for (const saga of options.sagas) {
       const key = `${saga.name}@${saga.version}`
       if (this.#sagas.has(key)) throw new TypeError(`saga ${key} is registered twice`)
@@ -145,6 +173,9 @@ export class SagaOrchestrator {
     this.#started = true
     this.#stopping = new AbortController()
     await migrateSagaTables(this.#store)
+    liveOwners.add(this.owner)
+    this.#heartbeat = setInterval(() => void this.#renewLeases().catch((err: unknown) => this.#logger.warn('renewing saga leases failed', { err })), Math.max(50, Math.floor(this.#leaseMs / 3)))
+    this.#heartbeat.unref()
     this.timers.start()
     await this.#sweep()
     this.#sweeper = setInterval(() => void this.#sweep().catch((err: unknown) => this.#logger.warn('saga sweep failed', { err })), this.#options.sweepIntervalMs ?? 2_000)
@@ -211,6 +242,46 @@ export class SagaOrchestrator {
     for (const controller of this.#inflight.values()) controller.abort(this.#stopping.signal.reason)
     await this.timers.stop()
     await Promise.allSettled([...this.#driving.values()])
+    if (this.#heartbeat) clearInterval(this.#heartbeat)
+    liveOwners.delete(this.owner)
+    // Hands the instances over at once rather than when the leases expire.
+    await this.#store.transaction((tx) => this.#tables.releaseLeases(tx, this.owner)).catch((err: unknown) => this.#logger.warn('releasing saga leases failed; they expire', { err }))
+  }
+
+  /** The heartbeat: renews this orchestrator's leases; an in-flight step whose lease was lost is abandoned. */
+  async #renewLeases(): Promise<void> {
+    if (this.#driving.size === 0) return
+    const renewed = new Set(await this.#store.transaction((tx) => this.#tables.renewLeasesOf(tx, this.owner, this.#leaseUntil())))
+    for (const [timerId, controller] of this.#inflight) {
+      const instanceId = this.#inflightInstance.get(timerId)
+      if (instanceId !== undefined && !renewed.has(instanceId)) controller.abort(new SagaLeaseLost(instanceId, this.owner))
+    }
+  }
+
+  #leaseUntil(): number {
+    return Math.round(this.#clock.wallMs()) + this.#leaseMs
+  }
+
+  /** Whether a lease holder is known dead: stopped in this process, or its process on this host is gone. */
+  #holderIsDead(holder: string): boolean {
+    const [host, pidText] = holder.split(':')
+    const pid = Number(pidText)
+    if (host !== hostname() || !Number.isSafeInteger(pid) || pid <= 0) return false
+    if (pid === process.pid) return !liveOwners.has(holder)
+    try {
+      process.kill(pid, 0)
+      return false
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ESRCH'
+    }
+  }
+
+  /** One transaction of writes for an instance, fenced by its lease (which it renews). */
+  #fenced<T>(instanceId: string, work: (tx: StoreTransaction) => Promise<T>): Promise<T> {
+    return this.#store.transaction(async (tx) => {
+      if (!(await this.#tables.renewLease(tx, instanceId, this.owner, this.#leaseUntil()))) throw new SagaLeaseLost(instanceId, this.owner)
+      return work(tx)
+    })
   }
 
   async #sweep(): Promise<void> {
@@ -232,7 +303,8 @@ export class SagaOrchestrator {
           await this.#drive(instanceId)
         } while (this.#again.has(instanceId) && !this.#stopping.signal.aborted)
       } catch (err) {
-        if (!this.#stopping.signal.aborted) this.#logger.error('driving a saga instance failed; the next sweep tries again', { instanceId, err })
+        if (err instanceof SagaLeaseLost) this.#logger.warn('saga lease lost: another orchestrator took the instance over; stopped driving it', { instanceId, owner: this.owner })
+        else if (!this.#stopping.signal.aborted) this.#logger.error('driving a saga instance failed; the next sweep tries again', { instanceId, err })
       } finally {
         this.#driving.delete(instanceId)
       }
@@ -240,8 +312,19 @@ export class SagaOrchestrator {
     this.#driving.set(instanceId, drive)
   }
 
-  /** Runs the instance until it waits for a timer or ends. */
+  /** Runs the instance, holding its lease, until it waits for a timer or ends. */
   async #drive(instanceId: string): Promise<void> {
+    const now = Math.round(this.#clock.wallMs())
+    const claim = { instanceId, owner: this.owner, nowMs: now, expiresAtMs: now + this.#leaseMs, canTakeOver: (holder: string) => this.#holderIsDead(holder) }
+    if (!(await this.#store.transaction((tx) => this.#tables.claimLease(tx, claim)))) return // another orchestrator drives it
+    try {
+      await this.#driveLeased(instanceId)
+    } finally {
+      if (!this.#stopping.signal.aborted) await this.#store.transaction((tx) => this.#tables.releaseLeases(tx, this.owner, instanceId))
+    }
+  }
+
+  async #driveLeased(instanceId: string): Promise<void> {
     while (!this.#stopping.signal.aborted) {
       const snapshot = await this.instance(instanceId)
       if (!snapshot) return
@@ -256,7 +339,7 @@ export class SagaOrchestrator {
         case 'wait':
           return
         case 'finish':
-          await this.#store.transaction(async (tx) => {
+          await this.#fenced(instanceId, async (tx) => {
             const now = this.#clock.wallMs()
             await this.#tables.setStatus(tx, instanceId, action.status, now)
             // No stale timer may outlive its saga (MassTransit issue 525).
@@ -285,17 +368,23 @@ export class SagaOrchestrator {
     const timerId = timeoutTimerId(instanceId, phase, step.name, attempt)
     const idempotencyKey = stepIdempotencyKey(instanceId, step.name, phase)
     boundary('step-recording')
-    await this.#store.transaction(async (tx) => {
+    const timeoutAtMs = await this.#fenced(instanceId, async (tx) => {
       const now = this.#clock.wallMs()
       await this.#tables.stepStarted(tx, { instanceId, phase, index: action.step, name: step.name, attempt, idempotencyKey }, now)
       // A resumed attempt keeps the timer stored when it first started (scheduling is idempotent).
       await this.#tables.scheduleTimer(tx, { id: timerId, kind: SagaTimerKind.stepTimeout, instanceId, fireAtMs: now + step.timeoutMs, payload: { step: step.name, phase, attempt, timeoutMs: step.timeoutMs } }, now)
+      return (await this.#tables.timer(tx, timerId))?.fireAtMs ?? now + step.timeoutMs
     })
     boundary('step-recorded')
     this.timers.wake()
 
     const controller = new AbortController()
     this.#inflight.set(timerId, controller)
+    this.#inflightInstance.set(timerId, instanceId)
+    // The stored timer normally aborts the attempt (through the timer loop of this process), but
+    // another orchestrator's loop may claim it: then this backstop, a little later, does.
+    const backstopMs = Math.max(0, timeoutAtMs - this.#clock.wallMs()) + 2 * (this.#options.timerPollIntervalMs ?? 500) + 250
+    const timeout = setTimeout(() => controller.abort(new StepTimeout(step.name, step.timeoutMs)), backstopMs)
     const trace = childContext(parseTraceparent(snapshot.traceparent))
     const results: Record<string, Json> = {}
     for (const record of snapshot.steps) if (record.phase === 'invoke' && record.status === StepStatus.done) results[record.name] = record.result
@@ -322,7 +411,9 @@ export class SagaOrchestrator {
     } catch (error) {
       outcome = { ok: false, error }
     } finally {
+      clearTimeout(timeout)
       this.#inflight.delete(timerId)
+      this.#inflightInstance.delete(timerId)
     }
     // Stopping: record nothing; the step stays started and is invoked again on the next start.
     if (this.#stopping.signal.aborted) return
@@ -333,7 +424,7 @@ export class SagaOrchestrator {
     }
     // A compensation refused as an expected failure ("nothing to refund") has done its job.
     const result = outcome.ok ? outcome.result : null
-    await this.#store.transaction(async (tx) => {
+    await this.#fenced(instanceId, async (tx) => {
       const now = this.#clock.wallMs()
       await this.#tables.stepDone(tx, { instanceId, phase, index: action.step, result }, now)
       await this.#tables.cancelTimer(tx, timerId, now)
@@ -347,8 +438,9 @@ export class SagaOrchestrator {
     const { phase, attempt } = action
     const kind = classifyFailure(error)
     const verdict = afterFailure(phase === 'invoke' ? step.retry : step.compensationRetry, attempt, kind, this.#options.random)
+    if (error instanceof SagaLeaseLost) throw error // the heartbeat abandoned the attempt: nothing to record
     const message = messageOf(error)
-    await this.#store.transaction(async (tx) => {
+    await this.#fenced(instanceId, async (tx) => {
       const now = this.#clock.wallMs()
       await this.#tables.cancelTimer(tx, timeoutTimerId(instanceId, phase, step.name, attempt), now)
       if (verdict.kind === 'retry') {
@@ -368,6 +460,9 @@ export class SagaOrchestrator {
     if (verdict.kind === 'retry') this.timers.wake()
   }
 }
+
+/** Owner ids of the orchestrators started and not stopped in this process. */
+const liveOwners = new Set<string>()
 
 /** Resolves or rejects with `work`, or rejects with the signal's reason once it aborts. */
 export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -11,6 +11,10 @@
 //                           cancelled), payload: step timeouts, retry delays, saga deadlines.
 //                           Stored with ids so they can be cancelled and queried (frameworks.md
 //                           finding 11), and re-armed by whichever process starts next.
+//   tideway_saga_leases     instance_id -> owner, expires_at: which orchestrator drives the
+//                           instance now. Every write an orchestrator makes for an instance
+//                           first renews its lease in the same transaction, so one whose lease
+//                           was taken over writes nothing more (see orchestrator.ts).
 //
 // SQL here is written with `?` and numbered for PostgreSQL. Times are epoch milliseconds; the
 // drivers return BIGINT as numbers (node:sqlite) or strings (pg), so every read goes through Number().
@@ -65,6 +69,12 @@ const SCHEMA = [
   // The timer loop's scan: unsettled timers by due time, however many settled ones are kept.
   `CREATE INDEX IF NOT EXISTS tideway_saga_timers_due ON tideway_saga_timers (fire_at) WHERE status IN ('pending', 'firing')`,
   `CREATE INDEX IF NOT EXISTS tideway_saga_timers_instance ON tideway_saga_timers (instance_id)`,
+  `CREATE TABLE IF NOT EXISTS tideway_saga_leases (
+    instance_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+  )`,
+  `CREATE INDEX IF NOT EXISTS tideway_saga_leases_owner ON tideway_saga_leases (owner)`,
 ]
 
 /** Creates the saga tables (and the SDK's own) if missing. Safe to call on every start, from several processes. */
@@ -98,9 +108,16 @@ export interface TimerSpec {
   readonly payload?: Json
 }
 
-/** An instance's snapshot with its timers in full (due time, kind, payload). */
+/** Which orchestrator drives an instance, until when (unless it renews). */
+export interface SagaLease {
+  readonly owner: string
+  readonly expiresAtMs: number
+}
+
+/** An instance's snapshot with its timers in full (due time, kind, payload) and its lease, if held. */
 export interface StoredInstance extends InstanceSnapshot {
   readonly timers: readonly StoredTimer[]
+  readonly lease: SagaLease | null
 }
 
 export interface InstanceSummary {
@@ -165,6 +182,7 @@ export class SagaTables {
     if (!row) return null
     const steps = await this.query(tx, `SELECT * FROM tideway_saga_steps WHERE instance_id = ? ORDER BY phase DESC, step_index`, [instanceId])
     const timers = await this.listTimers(tx, { instanceId })
+    const lease = await this.lease(tx, instanceId)
     return {
       ...summaryOf(row),
       input: JSON.parse(String(row.input)) as Json,
@@ -172,7 +190,63 @@ export class SagaTables {
       finishedAtMs: nullableNumber(row.finished_at),
       steps: steps.map(stepOf),
       timers,
+      lease,
     }
+  }
+
+  async lease(tx: StoreTransaction, instanceId: string): Promise<SagaLease | null> {
+    const [row] = await this.query(tx, `SELECT owner, expires_at FROM tideway_saga_leases WHERE instance_id = ?`, [instanceId])
+    return row ? { owner: String(row.owner), expiresAtMs: Number(row.expires_at) } : null
+  }
+
+  /**
+   * Takes the instance's lease for `owner` until `expiresAtMs` when nobody holds it, `owner`
+   * already does, it expired by `nowMs`, or `canTakeOver` says its holder is gone. A
+   * compare-and-set on the row as read, so of two orchestrators claiming at once one wins.
+   */
+  async claimLease(
+    tx: StoreTransaction,
+    claim: { instanceId: string; owner: string; nowMs: number; expiresAtMs: number; canTakeOver?: (holder: string) => boolean },
+  ): Promise<boolean> {
+    const held = await this.lease(tx, claim.instanceId)
+    if (!held) {
+      const rows = await this.query(
+        tx,
+        `INSERT INTO tideway_saga_leases (instance_id, owner, expires_at) VALUES (?, ?, ?) ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id`,
+        [claim.instanceId, claim.owner, claim.expiresAtMs],
+      )
+      return rows.length > 0
+    }
+    const free = held.owner === claim.owner || held.expiresAtMs <= claim.nowMs || (claim.canTakeOver?.(held.owner) ?? false)
+    if (!free) return false
+    const rows = await this.query(
+      tx,
+      `UPDATE tideway_saga_leases SET owner = ?, expires_at = ? WHERE instance_id = ? AND owner = ? AND expires_at = ? RETURNING instance_id`,
+      [claim.owner, claim.expiresAtMs, claim.instanceId, held.owner, held.expiresAtMs],
+    )
+    return rows.length > 0
+  }
+
+  /**
+   * The fence: renews `owner`'s lease on the instance, false when `owner` no longer holds it
+   * (it expired and another orchestrator took it). On PostgreSQL the row stays locked until the
+   * transaction ends, so no claim can slip in between this check and the writes after it.
+   */
+  async renewLease(tx: StoreTransaction, instanceId: string, owner: string, expiresAtMs: number): Promise<boolean> {
+    const rows = await this.query(tx, `UPDATE tideway_saga_leases SET expires_at = ? WHERE instance_id = ? AND owner = ? RETURNING instance_id`, [expiresAtMs, instanceId, owner])
+    return rows.length > 0
+  }
+
+  /** Renews every lease `owner` holds (its heartbeat); the instances it still holds. */
+  async renewLeasesOf(tx: StoreTransaction, owner: string, expiresAtMs: number): Promise<string[]> {
+    const rows = await this.query(tx, `UPDATE tideway_saga_leases SET expires_at = ? WHERE owner = ? RETURNING instance_id`, [expiresAtMs, owner])
+    return rows.map((r) => String(r.instance_id))
+  }
+
+  /** Gives up `owner`'s lease on one instance, or on all it holds. */
+  async releaseLeases(tx: StoreTransaction, owner: string, instanceId?: string): Promise<void> {
+    if (instanceId === undefined) await this.query(tx, `DELETE FROM tideway_saga_leases WHERE owner = ?`, [owner])
+    else await this.query(tx, `DELETE FROM tideway_saga_leases WHERE instance_id = ? AND owner = ?`, [instanceId, owner])
   }
 
   /** Instances that still have work: what an orchestrator resumes on start. */
