@@ -2,6 +2,7 @@
 // SHOP_CONFIG environment variable), where each service keeps its database, and the process
 // lifecycle every service follows: print {"event":"ready"} once serving, stop cleanly on SIGTERM,
 // and exit when the parent goes away (its IPC channel closes), so no service outlives the demo.
+import type { IncomingMessage } from 'node:http'
 import { join } from 'node:path'
 import { jsonLogger, type Logger } from '../../src/index.ts'
 
@@ -83,3 +84,10 @@ export function onShutdown(stop: () => Promise<void>): void {
 }
 
 export const now = (): number => Date.now()
+
+/** An HTTP request's JSON body (an empty body reads as {}). */
+export async function jsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = []
+  for await (const chunk of req) chunks.push(chunk as Buffer)
+  return JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>
+}

@@ -8,7 +8,7 @@
 //   sent again with the same key and `is_retry: true`; billing applies a key once.
 // - A failed or short-circuited authorisation leaves the order `pending`, retried later; after
 //   MAX_AUTHORISATIONS real failures it is `rejected`. An acknowledged order is never dropped.
-import { createServer, type IncomingMessage } from 'node:http'
+import { createServer } from 'node:http'
 import { Redis } from 'ioredis'
 import {
   CircuitOpenError,
@@ -20,7 +20,7 @@ import {
   sqliteStore,
   type StoreTransaction,
 } from '../../../src/index.ts'
-import { dbPath, emit, MAX_AUTHORISATIONS, now, onShutdown, serviceLogger, shopConfig, Topic } from '../common.ts'
+import { dbPath, emit, jsonBody, MAX_AUTHORISATIONS, now, onShutdown, serviceLogger, shopConfig, Topic } from '../common.ts'
 
 const config = shopConfig()
 const logger = serviceLogger('orders')
@@ -186,17 +186,11 @@ await confirmations.start()
 const stopRetries = every(500, retryPending)
 const stopResends = every(1_000, resendUnconfirmed)
 
-async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = []
-  for await (const chunk of req) chunks.push(chunk as Buffer)
-  return JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>
-}
-
 const server = createServer(async (req, res) => {
   const reply = (status: number, payload: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(payload))
   try {
     if (req.method !== 'POST' || req.url !== '/orders') return reply(404, { error: 'not found' })
-    const { id, account, amount } = await body(req)
+    const { id, account, amount } = await jsonBody(req)
     if (typeof id !== 'string' || typeof account !== 'string' || !Number.isInteger(amount)) return reply(400, { error: 'id, account and amount (cents) are required' })
     reply(200, { id, status: await placeOrder({ id, account, amount: amount as number }) })
   } catch (err) {

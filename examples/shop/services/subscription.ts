@@ -8,9 +8,9 @@
 //
 // A failed step compensates the steps before it, newest first. The orchestrator stores every
 // move in this service's database, so a kill -9 anywhere resumes each instance where it was.
-import { createServer, type IncomingMessage } from 'node:http'
+import { createServer } from 'node:http'
 import { CommandChannel, defineSaga, handleIdempotently, SagaOrchestrator, sqliteStore } from '../../../src/index.ts'
-import { dbPath, emit, now, onShutdown, serviceLogger, shopConfig, Topic } from '../common.ts'
+import { dbPath, emit, jsonBody, now, onShutdown, serviceLogger, shopConfig, Topic } from '../common.ts'
 
 interface Subscribe {
   user: string
@@ -75,17 +75,11 @@ const orchestrator = new SagaOrchestrator({ store, sagas: [subscribe], logger, t
 await commands.start()
 await orchestrator.start()
 
-async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = []
-  for await (const chunk of req) chunks.push(chunk as Buffer)
-  return JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>
-}
-
 const server = createServer(async (req, res) => {
   const reply = (status: number, payload: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(payload))
   try {
     if (req.method !== 'POST' || req.url !== '/subscriptions') return reply(404, { error: 'not found' })
-    const { id, user, plan, cents, email } = await body(req)
+    const { id, user, plan, cents, email } = await jsonBody(req)
     if (typeof id !== 'string' || typeof user !== 'string' || typeof plan !== 'string' || !Number.isInteger(cents) || typeof email !== 'string') {
       return reply(400, { error: 'id, user, plan, cents and email are required' })
     }
