@@ -61,7 +61,15 @@ test('bad group requests get the right error codes and leave a live group undist
   )
   await producer.send({ topic, acks: -1, messages: Array.from({ length: 20 }, (_, i) => ({ value: `before-${i}` })) })
   await waitFor(() => received.size === 20, { timeoutMs: 20_000, what: 'the first records' })
-  const committedBefore = await committedOffsets(groupId, topic)
+  // KafkaJS commits after handing the records over: wait until its own commits cover all 20, so
+  // nothing the live consumers commit later is mistaken for an intruder's commit.
+  const committedBefore = await waitFor(
+    async () => {
+      const offsets = await committedOffsets(groupId, topic)
+      return offsets.reduce((sum, o) => sum + (o > 0n ? o : 0n), 0n) === 20n ? offsets : undefined
+    },
+    { timeoutMs: 20_000, intervalMs: 50, what: 'the consumers to commit the first records' },
+  )
   const joinsBefore = [...joins]
   const [memberA] = stable.members.map((m) => m.memberId)
   const { generationId } = await currentGeneration(groupId, memberA!)
