@@ -302,6 +302,9 @@ async function consumeInGroup(context: ConsumeContext & { readonly group: string
     sessionTimeout: GROUP_LIMITS.sessionTimeoutMs,
     heartbeatInterval: GROUP_LIMITS.heartbeatIntervalMs,
   })
+  // A failed rejoin is emitted as 'error', which would throw if nobody listened; the next
+  // heartbeat or fetch reports what is wrong.
+  consumer.on('error', (err: unknown) => warn(io, err))
   const listAll = async (timestamp: bigint) => {
     const listed = await clientCall(failure, () => consumer.listOffsetsWithTimestamps({ topics: [topic], timestamp }))
     return (partition: number) => listed.get(topic)?.get(partition)?.offset ?? 0n

@@ -21,7 +21,8 @@
 //
 // Partitions are independent lanes: records of one partition are handled strictly in order, one
 // at a time; different partitions run concurrently. A lane whose partition is revoked drops
-// what it had queued (the new owner reads it) and never commits that partition again.
+// what it had queued (the new owner reads it) and never commits that partition again; one whose
+// partition stays assigned through a rejoin keeps its queue, and skips what is fetched again.
 
 import { Admin, Consumer, MessagesStreamFallbackModes, MessagesStreamModes, type Message, type MessagesStream } from '@platformatic/kafka'
 import { silentLogger, type Logger } from '../logger.ts'
@@ -141,8 +142,16 @@ interface Lane {
   readonly partition: number
   queue: Message<Buffer, Buffer, Buffer, Buffer>[]
   working: boolean
-  /** The offset after the last record this lane finished (skip anything below it). */
+  /** The offset after the last record this lane finished. */
   done: bigint
+  /**
+   * The offset after the last record this lane queued or finished: anything below it is skipped
+   * as fetched again (after a rejoin the stream reads on from the committed offset). So the
+   * queue is never dropped while the partition stays assigned: a record fetched before the
+   * rejoin could land after the drop, be handled and committed, and the dropped records below
+   * it be skipped for good.
+   */
+  seen: bigint
   halted: boolean
   leaderEpoch: number
   /** Aborts a delayed retry's wait when the partition is revoked. */
@@ -210,6 +219,12 @@ export class TidewayConsumer<Body = Buffer | null> {
     this.#deadLetters = contract.retries && options.deadLetter !== false ? new DeadLetterPublisher({ ...copies, ...(options.deadLetter ?? {}) }) : null
     this.#retryTopic = contract.retries && options.retryTopic ? new RetryTopicPublisher({ ...copies, ...options.retryTopic }) : null
     this.#client.on('consumer:group:join', (payload: { assignments?: { topic: string; partitions: number[] }[] }) => this.#onAssignment(payload.assignments ?? []))
+    // The client emits 'error' when a rejoin it started on its own fails, a stop during a
+    // rebalance included; unheard, that event would throw and take the whole process down.
+    this.#client.on('error', (err: unknown) => {
+      if (this.#stopping.signal.aborted) this.#logger.debug('consumer client error while stopping', { err: messageOf(err) })
+      else this.#logger.warn('rejoining the group failed; the client keeps trying', { err })
+    })
   }
 
   /** Joins the group and starts handling; resolves once the first assignment has been received. */
@@ -260,13 +275,18 @@ export class TidewayConsumer<Body = Buffer | null> {
     this.#assigned.clear()
     for (const { topic, partitions } of assignments) for (const p of partitions) this.#assigned.add(laneKey(topic, p))
     for (const [key, lane] of this.#lanes) {
-      // Revoked, or fetched again from the committed offset: what is queued is stale either way.
-      this.#drop(lane)
-      lane.revoked.abort()
-      lane.revoked = new AbortController()
+      const kept = this.#assigned.has(key)
       // A partition halted on a record it could not dead-letter tries again from its commit.
+      if (kept && !lane.halted) continue // its queue goes on in order; what is fetched again is skipped
+      // Revoked (its new owner reads on from the commit) or halted: start again from what this lane finished.
+      this.#drop(lane)
+      lane.seen = lane.done
       lane.halted = false
-      if (!this.#assigned.has(key)) this.#pendingCommits.delete(key)
+      if (!kept) {
+        lane.revoked.abort()
+        lane.revoked = new AbortController()
+        this.#pendingCommits.delete(key)
+      }
     }
     if (this.#deadLetters?.policy === 'park-key') {
       // Another member may have parked keys of the partitions this one now owns.
@@ -284,12 +304,16 @@ export class TidewayConsumer<Body = Buffer | null> {
   #dispatch(message: Message<Buffer, Buffer, Buffer, Buffer>): void {
     if (this.#stopping.signal.aborted) return
     const key = laneKey(message.topic, message.partition)
+    // A fetch sent before a rebalance can answer after it: a partition this member no longer
+    // owns is its new owner's to read (handling it here could run ahead of the owner's commits).
+    if (!this.#assigned.has(key)) return
     let lane = this.#lanes.get(key)
     if (!lane) {
-      lane = { topic: message.topic, partition: message.partition, queue: [], working: false, done: -1n, halted: false, leaderEpoch: message.leaderEpoch, revoked: new AbortController() }
+      lane = { topic: message.topic, partition: message.partition, queue: [], working: false, done: -1n, seen: -1n, halted: false, leaderEpoch: message.leaderEpoch, revoked: new AbortController() }
       this.#lanes.set(key, lane)
     }
-    if (message.offset < lane.done) return // fetched again after a rebalance; this member already handled it
+    if (message.offset < lane.seen) return // fetched again after a rejoin: queued or handled here already
+    lane.seen = message.offset + 1n
     lane.queue.push(message)
     this.#buffered++
     if (this.#buffered >= (this.#options.maxBufferedRecords ?? 1000)) this.#stream?.pause()
