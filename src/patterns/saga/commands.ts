@@ -13,6 +13,13 @@
 // why the service must answer repeats instead of skipping them, and why command topics must not
 // have tideway.dedup.enable: the broker would drop the repeat the orchestrator needs answered.
 //
+// A command also carries its deadline (saga-deadline, epoch ms): a little before the attempt's
+// stored timeout, when the orchestrator stops waiting for the reply. A service that gets it later
+// (it was down, or far behind) applies nothing and does not answer: the orchestrator has already
+// counted the attempt as failed, and may be compensating it. Without this, a backlog of old
+// commands would apply effects the saga had given up on. A later attempt sends the command again,
+// same idempotency key, new deadline, and is applied or answered from the store as usual.
+//
 // Replies are JSON: {ok: true, result} or {ok: false, kind, error}. A handler refuses a command
 // by throwing ExpectedFailure or PermanentFailure, before writing anything (the refusal is stored
 // as the key's answer, in the same transaction as whatever it wrote); a TransientFailure rolls the
@@ -33,7 +40,16 @@ export const SagaHeader = {
   correlationId: 'saga-correlation-id',
   replyTo: 'saga-reply-to',
   saga: 'saga-name',
+  deadline: 'saga-deadline',
 } as const
+
+/**
+ * The deadline a command carries: the attempt's timeout less a margin for the reply's way back
+ * (a fifth of the time left, at most 1 s), so an effect applied just before it is still heard of.
+ */
+export function commandDeadline(attemptDeadlineMs: number, nowMs: number): number {
+  return attemptDeadlineMs - Math.min(1_000, Math.max(0, Math.floor((attemptDeadlineMs - nowMs) / 5)))
+}
 
 export type CommandReply = { readonly ok: true; readonly result: Json } | { readonly ok: false; readonly kind: FailureKind; readonly error: string }
 
@@ -113,7 +129,12 @@ export class CommandChannel {
         value: JSON.stringify(body),
         idempotencyKey: ctx.idempotencyKey,
         traceparent: ctx.traceparent,
-        headers: { [SagaHeader.correlationId]: ctx.correlationId, [SagaHeader.replyTo]: this.replyTopic, [SagaHeader.saga]: ctx.saga.name },
+        headers: {
+          [SagaHeader.correlationId]: ctx.correlationId,
+          [SagaHeader.replyTo]: this.replyTopic,
+          [SagaHeader.saga]: ctx.saga.name,
+          [SagaHeader.deadline]: String(commandDeadline(ctx.deadlineMs, Date.now())),
+        },
       })
       publishBoundary({ boundary: 'command-sent', instanceId: ctx.instanceId, saga: ctx.saga.name, step: ctx.step, phase: ctx.correlationId.endsWith(':compensate') ? 'compensate' : 'invoke', attempt: ctx.attempt })
       return resultOf(await untilAborted(reply, ctx.signal))
@@ -183,7 +204,8 @@ export interface CommandServiceOptions {
 }
 
 export interface CommandService {
-  readonly stats: { applied: number; replayed: number }
+  /** expired: commands that arrived after their deadline, so were neither applied nor answered. */
+  readonly stats: { applied: number; replayed: number; expired: number }
   stop(): Promise<void>
 }
 
@@ -192,7 +214,7 @@ export async function serveCommands(options: CommandServiceOptions): Promise<Com
   const logger = options.logger ?? silentLogger
   const clientId = options.clientId ?? `tideway-${options.groupId}`
   const producer = createProducer({ bootstrap: options.bootstrap, delivery: 'at-least-once', clientId: `${clientId}-replies`, logger })
-  const stats = { applied: 0, replayed: 0 }
+  const stats = { applied: 0, replayed: 0, expired: 0 }
   const scope = options.scope ?? options.topic
   const consumer = createConsumer({
     bootstrap: options.bootstrap,
@@ -209,6 +231,12 @@ export async function serveCommands(options: CommandServiceOptions): Promise<Com
       const replyTo = message.headers.get(SagaHeader.replyTo)?.toString()
       const key = message.idempotencyKey
       if (!correlationId || !replyTo || !key) throw new PermanentFailure('a saga command needs saga-correlation-id, saga-reply-to and idempotency-key headers')
+      const deadline = Number(message.headers.get(SagaHeader.deadline)?.toString() ?? Number.NaN)
+      if (Number.isFinite(deadline) && Date.now() > deadline) {
+        stats.expired++
+        logger.info('saga command arrived after its deadline; not applied', { topic: message.topic, partition: message.partition, offset: message.offset, correlationId, lateMs: Date.now() - deadline })
+        return
+      }
       let body: Json
       try {
         body = JSON.parse(message.value?.toString() ?? 'null') as Json

@@ -26,6 +26,8 @@ export interface StepContext<Input = Json> {
   readonly results: Readonly<Record<string, Json>>
   /** Aborts when the step's stored timeout fires or the orchestrator stops. */
   readonly signal: AbortSignal
+  /** When this attempt's stored timeout fires (epoch ms): after it the orchestrator no longer waits for the outcome. */
+  readonly deadlineMs: number
   /** A span of the instance's trace, to pass on with what the step sends. */
   readonly trace: TraceContext
   readonly traceparent: string

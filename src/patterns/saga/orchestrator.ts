@@ -398,6 +398,7 @@ export class SagaOrchestrator {
       input: snapshot.input as never,
       results,
       signal: controller.signal,
+      deadlineMs: timeoutAtMs,
       trace,
       traceparent: formatTraceparent(trace),
     }

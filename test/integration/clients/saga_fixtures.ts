@@ -9,7 +9,7 @@ import { ExpectedFailure } from '../../../src/sdk/failures.ts'
 import type { Store, StoreTransaction } from '../../../src/sdk/store.ts'
 import { postgresStore } from '../../../src/stores/postgres.ts'
 import { sqliteStore } from '../../../src/stores/sqlite.ts'
-import { serveCommands, type CommandService } from '../../../src/patterns/saga/commands.ts'
+import { serveCommands, type CommandService, type CommandServiceOptions } from '../../../src/patterns/saga/commands.ts'
 import { defineSaga, type Json, type Saga } from '../../../src/patterns/saga/definition.ts'
 import type { CommandChannel } from '../../../src/patterns/saga/commands.ts'
 
@@ -82,13 +82,12 @@ export interface SubscriptionInput {
 export const DECLINE_ABOVE_CENTS = 10_000
 
 /** The three services, answering commands on `<prefix>.<service>` topics. */
-export async function startServices(store: Store, bootstrap: string, prefix: string): Promise<CommandService[]> {
+export type ServiceName = 'subscription' | 'payment' | 'notification'
+
+export async function startServices(store: Store, bootstrap: string, prefix: string, only: readonly ServiceName[] = ['subscription', 'payment', 'notification']): Promise<CommandService[]> {
   const common = { bootstrap, store, sessionTimeoutMs: 6_000, retry: { attempts: 3, initialDelayMs: 20, maxDelayMs: 100 } }
-  const subscription = await serveCommands({
-    ...common,
-    topic: `${prefix}.subscription`,
-    groupId: `${prefix}-subscription`,
-    handle: async ({ body, idempotencyKey }, tx): Promise<Json> => {
+  const handlers: Record<ServiceName, CommandServiceOptions['handle']> = {
+    subscription: async ({ body, idempotencyKey }, tx): Promise<Json> => {
       const command = body as { action: string; user: string; plan: string }
       if (command.action === 'cancel') {
         await tx.query(sql(store, `UPDATE subscriptions SET status = 'cancelled' WHERE saga_key = ?`), [idempotencyKey.replace(/:compensate$/, '')])
@@ -99,12 +98,7 @@ export async function startServices(store: Store, bootstrap: string, prefix: str
       await logEffect(store, tx, 'subscription', 'create', idempotencyKey)
       return { subscription: idempotencyKey }
     },
-  })
-  const payment = await serveCommands({
-    ...common,
-    topic: `${prefix}.payment`,
-    groupId: `${prefix}-payment`,
-    handle: async ({ body, idempotencyKey }, tx): Promise<Json> => {
+    payment: async ({ body, idempotencyKey }, tx): Promise<Json> => {
       const command = body as { action: string; user: string; cents: number }
       if (command.action === 'refund') {
         await tx.query(sql(store, `UPDATE payments SET status = 'refunded' WHERE saga_key = ?`), [idempotencyKey.replace(/:compensate$/, '')])
@@ -116,19 +110,17 @@ export async function startServices(store: Store, bootstrap: string, prefix: str
       await logEffect(store, tx, 'payment', 'charge', idempotencyKey)
       return { charged: command.cents }
     },
-  })
-  const notification = await serveCommands({
-    ...common,
-    topic: `${prefix}.notification`,
-    groupId: `${prefix}-notification`,
-    handle: async ({ body, idempotencyKey }, tx): Promise<Json> => {
+    notification: async ({ body, idempotencyKey }, tx): Promise<Json> => {
       const command = body as { user: string; plan: string }
       await tx.query(sql(store, `INSERT INTO notifications (saga_key, user_id, text) VALUES (?, ?, ?)`), [idempotencyKey, command.user, `welcome to ${command.plan}`])
       await logEffect(store, tx, 'notification', 'send', idempotencyKey)
       return { notified: true }
     },
-  })
-  return [subscription, payment, notification]
+  }
+  const serve = (service: ServiceName) => serveCommands({ ...common, topic: `${prefix}.${service}`, groupId: `${prefix}-${service}`, handle: handlers[service] })
+  const started: CommandService[] = []
+  for (const service of only) started.push(await serve(service))
+  return started
 }
 
 /** The seed's flow as an orchestrated saga whose steps are commands to the three services. */
