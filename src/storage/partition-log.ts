@@ -67,6 +67,7 @@ import {
   writePartitionLeaderEpoch,
   type BatchHeader,
 } from '../protocol/record-batch.ts'
+import { crc32c } from '../protocol/crc32c.ts'
 import { batchWithRecords, markerBatch, openProducedRecords, openRecords, recordTimes } from '../protocol/records.ts'
 import { dedupKeyOf, DedupWindow } from './dedup-window.ts'
 import { ProducerStateTable, type ProducerBatch } from './producer-state.ts'
@@ -315,8 +316,11 @@ export class PartitionLog {
    */
   #admit(batch: Buffer, header: BatchHeader, answerOffset?: bigint): Promise<AppendResult> {
     const idempotent = header.producerId >= 0n
+    // What tells a retry from other records under reused sequences; not on a dedup topic, whose
+    // batches may be rewritten before they get here.
+    const fingerprint = idempotent && answerOffset === undefined && !this.#dedup ? crc32c(batch.subarray(BATCH_HEADER_SIZE)) : undefined
     if (idempotent) {
-      const verdict = this.#producers.check(header)
+      const verdict = this.#producers.check(header, fingerprint)
       if (verdict.kind === 'duplicate') return this.#answerRetry(verdict.batch)
     }
     const baseOffset = this.#logEndOffset
@@ -331,7 +335,7 @@ export class PartitionLog {
     const appended = answerOffset === undefined ? written : written.then((result) => ({ ...result, baseOffset: answerOffset }))
     if (idempotent) {
       const now = this.#clock.wallMs()
-      this.#producers.record(assigned, now, appended, answerOffset)
+      this.#producers.record(assigned, now, appended, answerOffset, fingerprint)
       if (now - this.#lastProducerExpiry >= PRODUCER_EXPIRY_CHECK_MS) {
         this.#lastProducerExpiry = now
         this.#producers.expire(now, this.#producerIdExpirationMs)

@@ -5,7 +5,12 @@
 // - A batch equal to one of the last 5 (same epoch, first and last sequence) is a retry: it is
 //   not stored again and is answered with the original's offsets (never DUPLICATE_SEQUENCE_NUMBER,
 //   which KafkaJS treats as fatal). 5 because no client keeps more than 5 requests in flight
-//   with idempotence on.
+//   with idempotence on. Where the original's records fingerprint is known (a CRC-32C of the
+//   records section, which a client's retry repeats byte for byte even when it stamps the batch
+//   header with a new time), the retry must match it: a client that reused the sequence numbers
+//   for other records (@platformatic/kafka can, when sends race with its recovery from an error)
+//   gets OUT_OF_ORDER_SEQUENCE_NUMBER, takes a new producer id and sends again, instead of being
+//   told its records are stored when they are not.
 // - An older epoch is fenced (INVALID_PRODUCER_EPOCH). A newer epoch must start at sequence 0.
 // - Within an epoch, each batch's first sequence follows the previous batch's last, wrapping
 //   from 2^31-1 to 0; anything else is OUT_OF_ORDER_SEQUENCE_NUMBER.
@@ -25,6 +30,8 @@ export interface ProducerBatch {
   readonly lastSeq: number
   readonly baseOffset: bigint
   readonly lastOffset: bigint
+  /** CRC-32C of the records section as the client sent it (appends made here; unknown for batches rebuilt from the log). */
+  readonly fingerprint?: number
   /** The original append's outcome while it may still be in flight (a retry waits for it). */
   readonly outcome?: Promise<unknown>
 }
@@ -55,13 +62,19 @@ export class ProducerStateTable {
   }
 
   /** Whether `header` (from an idempotent producer) may be appended, is a retry, or is refused (throws). */
-  check(header: BatchHeader): SequenceVerdict {
+  check(header: BatchHeader, fingerprint?: number): SequenceVerdict {
     const entry = this.#producers.get(header.producerId)
     if (!entry) return { kind: 'append' }
     const firstSeq = header.baseSequence
     const lastSeq = lastSequenceOf(header)
     if (header.producerEpoch === entry.epoch) {
       const duplicate = entry.batches.find((b) => b.firstSeq === firstSeq && b.lastSeq === lastSeq)
+      if (duplicate && duplicate.fingerprint !== undefined && fingerprint !== undefined && duplicate.fingerprint !== fingerprint) {
+        throw new TidewayError(
+          'TIDEWAY_ERR_OUT_OF_ORDER_SEQUENCE',
+          `producer ${header.producerId} epoch ${entry.epoch}: sequences ${firstSeq}-${lastSeq} were already used for other records; take a new producer id`,
+        )
+      }
       if (duplicate) return { kind: 'duplicate', batch: duplicate }
     }
     if (header.producerEpoch < entry.epoch) {
@@ -85,7 +98,7 @@ export class ProducerStateTable {
    * Remembers a batch that was given offsets (`header.baseOffset` is the assigned one; a retry is
    * answered with `answerOffset` instead when given).
    */
-  record(header: BatchHeader, writeMs: number, outcome?: Promise<unknown>, answerOffset?: bigint): void {
+  record(header: BatchHeader, writeMs: number, outcome?: Promise<unknown>, answerOffset?: bigint, fingerprint?: number): void {
     let entry = this.#producers.get(header.producerId)
     if (!entry || header.producerEpoch > entry.epoch) {
       entry = { epoch: header.producerEpoch, batches: [], lastWriteMs: writeMs }
@@ -96,6 +109,7 @@ export class ProducerStateTable {
       lastSeq: lastSequenceOf(header),
       baseOffset: answerOffset ?? header.baseOffset,
       lastOffset: lastOffsetOf(header),
+      ...(fingerprint === undefined ? {} : { fingerprint }),
       ...(outcome ? { outcome } : {}),
     })
     if (entry.batches.length > RETAINED_BATCHES) entry.batches.shift()
@@ -133,11 +147,18 @@ export class ProducerStateTable {
    * JSON for a snapshot file. Offsets and ids are decimal strings (int64).
    */
   toSnapshot(asOf: bigint): string {
-    const producers: [string, number, [number, number, string, string][]][] = []
+    const producers: [string, number, ([number, number, string, string] | [number, number, string, string, number])[]][] = []
     for (const [id, entry] of this.#producers) {
       const batches = entry.batches.filter((b) => b.lastOffset < asOf)
       if (batches.length === 0) continue
-      producers.push([id.toString(), entry.epoch, batches.map((b) => [b.firstSeq, b.lastSeq, b.baseOffset.toString(), b.lastOffset.toString()])])
+      producers.push([
+        id.toString(),
+        entry.epoch,
+        batches.map((b) => {
+          const fields: [number, number, string, string] = [b.firstSeq, b.lastSeq, b.baseOffset.toString(), b.lastOffset.toString()]
+          return b.fingerprint === undefined ? fields : [...fields, b.fingerprint]
+        }),
+      ])
     }
     return JSON.stringify({ version: 1, asOf: asOf.toString(), producers })
   }
@@ -163,7 +184,8 @@ export class ProducerStateTable {
       for (const b of item[2] as unknown[]) {
         if (!Array.isArray(b) || !isInt(b[0]) || !isInt(b[1]) || typeof b[2] !== 'string' || typeof b[3] !== 'string') return undefined
         if (!/^\d+$/.test(b[2]) || !/^\d+$/.test(b[3])) return undefined
-        batches.push({ firstSeq: b[0], lastSeq: b[1], baseOffset: BigInt(b[2]), lastOffset: BigInt(b[3]) })
+        if (b.length > 4 && !isInt(b[4])) return undefined
+        batches.push({ firstSeq: b[0], lastSeq: b[1], baseOffset: BigInt(b[2]), lastOffset: BigInt(b[3]), ...(b.length > 4 ? { fingerprint: b[4] as number } : {}) })
       }
       entries.set(BigInt(item[0]), { epoch: item[1] as number, batches: batches.slice(-RETAINED_BATCHES), lastWriteMs: writeMs })
     }

@@ -97,6 +97,28 @@ test('a partition stores a retried batch once and answers it with the original o
   }
 })
 
+test('sequences reused for other records are refused, not answered as a retry: the client would think them stored', opts, async () => {
+  const dir = partitionDir()
+  dirs.push(dir)
+  const log = await openLog(dir)
+  const send = (baseSequence: number, values: string[]) => appendValues(log, values, { producerId: PID, producerEpoch: 0, baseSequence })
+  assert.equal((await send(0, ['a'])).baseOffset, 0n)
+  assert.equal((await send(1, ['b'])).baseOffset, 1n)
+  // @platformatic/kafka can restart its sequence numbers under the same producer id when sends
+  // race with its recovery from an error: same sequences, other records.
+  await assert.rejects(send(0, ['z']), refusedWith('TIDEWAY_ERR_OUT_OF_ORDER_SEQUENCE'))
+  assert.equal((await send(0, ['a'])).repeated, true, 'the real retry (same records) is still answered with the original')
+  // A retry stamped with a new time in its header (KafkaJS does that) is still a retry.
+  const restamped = buildBatch([{ value: 'b' }], { producerId: PID, producerEpoch: 0, baseSequence: 1, baseTimestamp: BigInt(Date.now() + 60_000) })
+  assert.equal((await log.append(restamped.batch, restamped.header)).repeated, true)
+  await log.close()
+  const reopened = await openLog(dir) // from the snapshot written on close, fingerprints included
+  await assert.rejects(appendValues(reopened, ['y'], { producerId: PID, producerEpoch: 0, baseSequence: 1 }), refusedWith('TIDEWAY_ERR_OUT_OF_ORDER_SEQUENCE'))
+  assert.equal((await appendValues(reopened, ['b'], { producerId: PID, producerEpoch: 0, baseSequence: 1 })).repeated, true)
+  assert.deepEqual(await readAllValues(reopened), ['a', 'b'])
+  await reopened.close()
+})
+
 test('with segment rolls, a crash rebuilds from the roll snapshot plus the newer headers', opts, async () => {
   const dir = partitionDir()
   dirs.push(dir)
