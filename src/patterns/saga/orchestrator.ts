@@ -123,8 +123,7 @@ export class SagaOrchestrator {
   readonly #driving = new Map<string, Promise<void>>()
   readonly #again = new Set<string>()
   /** In-flight attempts by their timeout timer id: the timer aborts them. */
-  readonly #inflight = new Map<string, AbortController>()
-  readonly #inflightInstance = new Map<string, string>()
+  readonly #inflight = new Map<string, { controller: AbortController; instanceId: string }>()
   readonly #slots: Semaphore
   readonly owner: string
   readonly #leaseMs: number
@@ -156,7 +155,7 @@ export class SagaOrchestrator {
       ...(options.timerPollIntervalMs ? { pollIntervalMs: options.timerPollIntervalMs } : {}),
     })
     this.timers.on(SagaTimerKind.stepTimeout, (timer) => {
-      const inflight = this.#inflight.get(timer.id)
+      const inflight = this.#inflight.get(timer.id)?.controller
       const payload = timer.payload as { step?: string; timeoutMs?: number } | null
       if (inflight) inflight.abort(new StepTimeout(payload?.step ?? '?', payload?.timeoutMs ?? 0))
       else if (timer.instanceId) this.#kick(timer.instanceId)
@@ -239,7 +238,7 @@ export class SagaOrchestrator {
     this.#started = false
     this.#stopping.abort(new Error('the saga orchestrator is stopping'))
     if (this.#sweeper) clearInterval(this.#sweeper)
-    for (const controller of this.#inflight.values()) controller.abort(this.#stopping.signal.reason)
+    for (const { controller } of this.#inflight.values()) controller.abort(this.#stopping.signal.reason)
     await this.timers.stop()
     await Promise.allSettled([...this.#driving.values()])
     if (this.#heartbeat) clearInterval(this.#heartbeat)
@@ -252,9 +251,8 @@ export class SagaOrchestrator {
   async #renewLeases(): Promise<void> {
     if (this.#driving.size === 0) return
     const renewed = new Set(await this.#store.transaction((tx) => this.#tables.renewLeasesOf(tx, this.owner, this.#leaseUntil())))
-    for (const [timerId, controller] of this.#inflight) {
-      const instanceId = this.#inflightInstance.get(timerId)
-      if (instanceId !== undefined && !renewed.has(instanceId)) controller.abort(new SagaLeaseLost(instanceId, this.owner))
+    for (const { controller, instanceId } of this.#inflight.values()) {
+      if (!renewed.has(instanceId)) controller.abort(new SagaLeaseLost(instanceId, this.owner))
     }
   }
 
@@ -379,8 +377,7 @@ export class SagaOrchestrator {
     this.timers.wake()
 
     const controller = new AbortController()
-    this.#inflight.set(timerId, controller)
-    this.#inflightInstance.set(timerId, instanceId)
+    this.#inflight.set(timerId, { controller, instanceId })
     // The stored timer normally aborts the attempt (through the timer loop of this process), but
     // another orchestrator's loop may claim it: then this backstop, a little later, does.
     const backstopMs = Math.max(0, timeoutAtMs - this.#clock.wallMs()) + 2 * (this.#options.timerPollIntervalMs ?? 500) + 250
@@ -414,7 +411,6 @@ export class SagaOrchestrator {
     } finally {
       clearTimeout(timeout)
       this.#inflight.delete(timerId)
-      this.#inflightInstance.delete(timerId)
     }
     // Stopping: record nothing; the step stays started and is invoked again on the next start.
     if (this.#stopping.signal.aborted) return
